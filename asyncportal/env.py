@@ -1,0 +1,80 @@
+"""The one place that reads the process environment.
+
+Every setting that an operator may change is read here, typed, with its local default; the settings
+modules import these values and nothing else touches ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+_env = environ.Env()
+
+
+def str_(name: str, default: str = "") -> str:
+    """Return the string value of ``name``, or ``default`` when unset or empty."""
+    value = os.environ.get(name, "")
+    return value if value != "" else default
+
+
+def int_(name: str, default: int) -> int:
+    """Return ``name`` as an int; a malformed value fails loudly at boot."""
+    raw = os.environ.get(name, "")
+    return int(raw) if raw != "" else default
+
+
+def bool_(name: str, default: bool) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"{name} must be a boolean (true/false), got {raw!r}")
+
+
+def list_(name: str, default: list[str] | None = None) -> list[str]:
+    raw = os.environ.get(name, "")
+    if raw == "":
+        return list(default or [])
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def is_set(name: str) -> bool:
+    return os.environ.get(name, "") != ""
+
+
+def database(default_sqlite: Path) -> dict[str, Any]:
+    """Return the ``default`` database from ``DATABASE_URL``, else SQLite at ``default_sqlite``."""
+    if is_set("DATABASE_URL"):
+        config: dict[str, Any] = _env.db_url("DATABASE_URL")
+    else:
+        config = {"ENGINE": "django.db.backends.sqlite3", "NAME": str(default_sqlite)}
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        # IMMEDIATE makes every atomic block take SQLite's write lock up front, so two
+        # transactions cannot both read "stopped" and then both write "running".
+        config["OPTIONS"] = {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 30,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    else:
+        config.setdefault("CONN_MAX_AGE", int_("DATABASE_CONN_MAX_AGE", 60))
+        config["CONN_HEALTH_CHECKS"] = True
+    return config
+
+
+def email() -> dict[str, Any]:
+    """Return Django email settings from ``EMAIL_URL`` (console backend when unset)."""
+    if not is_set("EMAIL_URL"):
+        return {"EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"}
+    parsed: dict[str, Any] = _env.email_url("EMAIL_URL")
+    return parsed

@@ -1,0 +1,81 @@
+"""``make run`` and ``make test``: bring a private Redis when ``REDIS_URL`` is unset, then run the portal or the tests.
+
+Usage: ``python -m asyncportal.launcher run`` | ``python -m asyncportal.launcher test [pytest args]``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from asyncportal import env, localredis
+
+
+def _python_tool(name: str) -> str:
+    return str(Path(sys.executable).with_name(name))
+
+
+def _with_redis(persistent: bool, data_dir: Path) -> localredis.LocalRedis | None:
+    if env.is_set("REDIS_URL"):
+        return None
+    server = localredis.start(data_dir, persistent=persistent)
+    os.environ["REDIS_URL"] = server.url
+    return server
+
+
+def run() -> int:
+    """Migrate, ensure an admin and the demo robot, then run every Procfile role until Ctrl-C."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "asyncportal.settings.local")
+    # The Procfile says `python` and `gunicorn`: make them this virtualenv's.
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.str_('PATH')}"
+    port = env.int_("PORT", 8000)
+    workers = env.int_("WORKERS", 2)
+    server = _with_redis(persistent=True, data_dir=env.VAR_DIR / "redis")
+    manage = [sys.executable, str(env.BASE_DIR / "manage.py")]
+    try:
+        subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], check=True)
+        subprocess.run([*manage, "bootstrap", "--base-url", f"http://127.0.0.1:{port}"], check=True)
+        print(f"Redis: {os.environ['REDIS_URL']}" + (" (private, data in var/redis/)" if server else ""))
+        print(f"Open  http://127.0.0.1:{port}/register/   (registration form)")
+        print(f"      http://127.0.0.1:{port}/admin/      (admin: robots, registrations)")
+        print(f"      http://127.0.0.1:{port}/django-rq/  (queues dashboard, staff only)")
+        print(f"Roles from Procfile with WORKERS={workers}; Ctrl-C stops everything.", flush=True)
+        env_for_roles = {**os.environ, "WORKERS": str(workers)}
+        honcho = subprocess.Popen(
+            [_python_tool("honcho"), "-f", str(env.BASE_DIR / "Procfile"), "start", "-p", str(port)],
+            env=env_for_roles,
+        )
+        # honcho forwards Ctrl-C to the roles and waits for them; we only wait for honcho.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, lambda *_: honcho.terminate())
+        return honcho.wait()
+    finally:
+        if server:
+            server.stop()
+
+
+def test(pytest_args: list[str]) -> int:
+    """Run pytest with a throwaway Redis unless ``REDIS_URL`` is set."""
+    os.environ["DJANGO_SETTINGS_MODULE"] = "asyncportal.settings.test"
+    with tempfile.TemporaryDirectory(prefix="asyncportal-redis-") as tmp:
+        server = _with_redis(persistent=False, data_dir=Path(tmp))
+        try:
+            return subprocess.run([sys.executable, "-m", "pytest", *pytest_args]).returncode
+        finally:
+            if server:
+                server.stop()
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in {"run", "test"}:
+        print(__doc__, file=sys.stderr)
+        return 2
+    return run() if argv[0] == "run" else test(argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

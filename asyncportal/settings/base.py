@@ -1,0 +1,134 @@
+"""Settings shared by every environment. Values an operator may change come from ``asyncportal.env``."""
+
+from __future__ import annotations
+
+from asyncportal import env
+
+BASE_DIR = env.BASE_DIR
+VAR_DIR = env.VAR_DIR
+
+SECRET_KEY = env.str_("SECRET_KEY")
+DEBUG = False
+ALLOWED_HOSTS: list[str] = env.list_("ALLOWED_HOSTS")
+CSRF_TRUSTED_ORIGINS: list[str] = env.list_("CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_rq",
+    "asyncportal",
+    "registration",
+    "robot",
+]
+
+MIDDLEWARE = [
+    # First, so probes answer before host validation and the SSL redirect (pods probe by IP, over HTTP).
+    "asyncportal.health.HealthCheckMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "asyncportal.urls"
+WSGI_APPLICATION = "asyncportal.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env.database(VAR_DIR / "db.sqlite3")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
+LOGIN_URL = "admin:login"
+
+# Email: console backend unless EMAIL_URL (smtp://, smtp+tls://, smtp+ssl://) is set.
+vars().update(env.email())
+DEFAULT_FROM_EMAIL = env.str_("DEFAULT_FROM_EMAIL", "asyncportal <noreply@localhost>")
+
+# Redis and queues. One connection for all queues; JSON serializer everywhere (never pickle).
+REDIS_URL = env.str_("REDIS_URL", "redis://127.0.0.1:6379/0")
+RQ_SERIALIZER = "rq.serializers.JSONSerializer"
+RQ_JOB_TIMEOUT = env.int_("RQ_JOB_TIMEOUT", 180)
+RQ_QUEUES = {
+    name: {
+        "URL": REDIS_URL,
+        "DEFAULT_TIMEOUT": RQ_JOB_TIMEOUT,
+        "SERIALIZER": RQ_SERIALIZER,
+        "SOCKET_TIMEOUT": 5,
+        "SOCKET_CONNECT_TIMEOUT": 3,
+    }
+    for name in ("registrations", "robot", "records")
+}
+RQ_API_TOKEN = env.str_("RQ_API_TOKEN")
+RQ_SHOW_ADMIN_LINK = True
+
+# Registration.
+REGISTRATION_DEMO_DELAY = env.str_("REGISTRATION_DEMO_DELAY", "0")
+REGISTRATION_MAX_BODY_BYTES = env.int_("REGISTRATION_MAX_BODY_BYTES", 16 * 1024)
+
+# Sweeper: how often it re-enqueues what Redis lost and re-arms robots whose chain is gone.
+SWEEP_INTERVAL = env.int_("SWEEP_INTERVAL", 10)
+
+# Robot.
+ROBOT_API_TOKEN = env.str_("ROBOT_API_TOKEN")
+DEFAULT_ROBOT = env.str_("DEFAULT_ROBOT", "demo")
+ROBOT_FETCH_TIMEOUT = env.int_("ROBOT_FETCH_TIMEOUT", 10)
+ROBOT_FETCH_MAX_BYTES = env.int_("ROBOT_FETCH_MAX_BYTES", 10 * 1024 * 1024)
+ROBOT_POST_TIMEOUT = env.int_("ROBOT_POST_TIMEOUT", 10)
+ROBOT_RECORD_RETRIES = env.int_("ROBOT_RECORD_RETRIES", 3)
+WORKERS = env.int_("WORKERS", 2)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "line": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "line"}},
+    "root": {"handlers": ["console"], "level": env.str_("LOG_LEVEL", "INFO")},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "rq.worker": {"level": "INFO", "propagate": True},
+    },
+}

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import pytest
+from django.test import Client, override_settings
+
+
+def test_healthz_answers_without_touching_database_or_host_check(client: Client) -> None:
+    response = client.get("/healthz", HTTP_HOST="10.1.2.3")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+@pytest.mark.django_db
+def test_readyz_reports_database_and_redis_ok(client: Client) -> None:
+    response = client.get("/readyz", HTTP_HOST="10.1.2.3")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "checks": {"database": "ok", "redis": "ok"}}
+
+
+@pytest.mark.django_db
+def test_readyz_is_503_naming_redis_when_redis_is_unreachable(client: Client) -> None:
+    queues = {
+        name: {"URL": "redis://127.0.0.1:1/0", "SERIALIZER": "rq.serializers.JSONSerializer"}
+        for name in ("registrations", "robot", "records")
+    }
+    with override_settings(RQ_QUEUES=queues):
+        response = client.get("/readyz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "fail"
+    assert body["checks"]["database"] == "ok"
+    assert body["checks"]["redis"].startswith("error: ")
