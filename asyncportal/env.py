@@ -17,6 +17,10 @@ VAR_DIR = BASE_DIR / "var"
 
 _env = environ.Env()
 
+# A developer's .env (copied from .env.example) fills in what the real environment leaves unset.
+if (BASE_DIR / ".env").is_file():
+    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
 
 def str_(name: str, default: str = "") -> str:
     """Return the string value of ``name``, or ``default`` when unset or empty."""

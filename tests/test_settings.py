@@ -1,0 +1,89 @@
+"""Production settings refuse insecure defaults and pass `check --deploy`; env parsing fails loudly."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+
+import pytest
+
+from asyncportal import env
+from tests.conftest import BASE_DIR
+
+PRODUCTION_ENV = {
+    "DJANGO_SETTINGS_MODULE": "asyncportal.settings.production",
+    "SECRET_KEY": secrets.token_urlsafe(60),
+    "ALLOWED_HOSTS": "portal.example.com",
+    "DATABASE_URL": "postgres://portal@db.example.com:5432/portal",
+    "REDIS_URL": "redis://redis.example.com:6379/0",
+}
+
+
+def manage(*args: str, **overrides: str) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if k not in PRODUCTION_ENV}
+    return subprocess.run(
+        [sys.executable, str(BASE_DIR / "manage.py"), *args],
+        env={**base, **PRODUCTION_ENV, **overrides},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_production_settings_pass_check_deploy_at_warning_level() -> None:
+    result = manage("check", "--deploy", "--fail-level", "WARNING")
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL"])
+def test_production_settings_refuse_to_boot_without(missing: str) -> None:
+    result = manage("check", **{missing: ""})
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert missing in result.stderr
+
+
+def test_production_settings_refuse_a_weak_secret_key() -> None:
+    result = manage("check", SECRET_KEY="django-insecure-short")
+    assert result.returncode != 0
+    assert "SECRET_KEY is too weak" in result.stderr
+
+
+def test_production_settings_refuse_wildcard_allowed_hosts() -> None:
+    result = manage("check", ALLOWED_HOSTS="*")
+    assert result.returncode != 0
+    assert "ALLOWED_HOSTS must name the hosts" in result.stderr
+
+
+def test_production_settings_never_use_pickle_for_jobs() -> None:
+    code = "from django.conf import settings; print({q['SERIALIZER'] for q in settings.RQ_QUEUES.values()})"
+    result = manage("shell", "-v", "0", "-c", code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "{'rq.serializers.JSONSerializer'}"
+
+
+def test_env_bool_rejects_ambiguous_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ASYNCPORTAL_TEST_FLAG", "maybe")
+    with pytest.raises(ValueError, match="ASYNCPORTAL_TEST_FLAG must be a boolean"):
+        env.bool_("ASYNCPORTAL_TEST_FLAG", False)
+
+
+def test_env_database_defaults_to_sqlite_with_immediate_transactions(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    config = env.database(BASE_DIR / "var" / "x.sqlite3")
+    assert config["ENGINE"] == "django.db.backends.sqlite3"
+    assert config["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
+
+
+def test_env_database_reads_postgres_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgres://u:p@db:5433/portal")
+    config = env.database(BASE_DIR / "var" / "x.sqlite3")
+    assert (config["ENGINE"], config["HOST"], config["PORT"], config["NAME"]) == (
+        "django.db.backends.postgresql",
+        "db",
+        5433,
+        "portal",
+    )
