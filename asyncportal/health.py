@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
@@ -41,11 +42,23 @@ class HealthCheckMiddleware:
             if request.path == "/healthz":
                 return JsonResponse({"status": "ok"})
             if request.path == "/readyz":
-                checks = readiness()
-                ready = all(value == "ok" for value in checks.values())
-                if not ready:
-                    logger.warning("readiness failed checks=%s", checks)
-                return JsonResponse(
-                    {"status": "ok" if ready else "fail", "checks": checks}, status=200 if ready else 503
-                )
+                return readyz_response()
         return self.get_response(request)
+
+
+def readyz_response() -> JsonResponse:
+    """Return 200 when every check in ``READINESS_REQUIRED`` passes, else 503; the body names each check.
+
+    A failing check that is not required (e.g. Redis, when an operator keeps web pods serving through a Redis
+    outage because submissions are stored and swept later) makes the status "degraded", still 200.
+    """
+    checks = readiness()
+    failing = sorted(name for name, value in checks.items() if value != "ok")
+    ready = not set(failing) & set(settings.READINESS_REQUIRED)
+    if failing:
+        logger.warning("readiness checks failing=%s", ",".join(failing))
+    status = "fail" if not ready else ("degraded" if failing else "ok")
+    response = JsonResponse({"status": status, "checks": checks}, status=200 if ready else 503)
+    # Logged above once, as a warning; keep django.request from logging every probe at ERROR as well.
+    response._has_been_logged = True  # type: ignore[attr-defined]
+    return response

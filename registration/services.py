@@ -1,8 +1,256 @@
-"""Registration business rules (stub: filled in by the registration work)."""
+"""Registration business rules: create, enqueue, process, fail, retry, and the sweeper's catch-up."""
 
 from __future__ import annotations
 
+import functools
+import logging
+import math
+import random
+import time
+import uuid
+from datetime import timedelta
+from typing import TypedDict
+
+import django_rq
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.db.models import Case, F, Value, When
+from django.template.loader import render_to_string
+from django.utils import timezone
+from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from rq import Queue, Retry
+from rq.job import Job
+
+from asyncportal.queues import REGISTRATIONS
+from registration import errors, selectors
+from registration.models import ACTIVE, Registration, Status
+
+logger = logging.getLogger(__name__)
+
+JOB = "registration.jobs.process_registration"
+RETRY_MAX = 3
+RETRY_INTERVALS = (5, 15, 60)
+STALE_AFTER = timedelta(seconds=5)
+SWEEP_BATCH = 500
+# A registration whose job keeps vanishing (e.g. the worker is killed every time) is failed, not re-queued forever.
+LOST_MAX_ATTEMPTS = 10
+# RQ job states that mean no job will ever move this registration on.
+LOST_JOB_STATES = {None, b"failed", b"stopped", b"canceled"}
+REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)
+WELCOME_SUBJECT = "Welcome to asyncportal"
+
+
+class RegistrationData(TypedDict):
+    first_name: str
+    last_name: str
+    login: str
+    email: str
+    phone: str
+
+
+def _queue() -> Queue:
+    # "auto": every enqueue below already runs after the commit, so django-rq must not defer it again.
+    return django_rq.get_queue(REGISTRATIONS, commit_mode="auto")
+
+
+def _enqueue_after_commit(registration_id: uuid.UUID) -> None:
+    # robust: the row is committed whatever happens here; the sweeper enqueues it if this fails.
+    transaction.on_commit(functools.partial(registration_enqueue, registration_id=registration_id), robust=True)
+
+
+def _duplicate_errors(registration: Registration) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    if selectors.email_is_pending(email=registration.email):
+        found["email"] = [errors.EMAIL_PENDING]
+    if selectors.login_is_taken(login=registration.login) or not found:
+        found["login"] = [errors.LOGIN_TAKEN]
+    return found
+
+
+def registration_create(*, data: RegistrationData) -> Registration:
+    """Store a pending registration and enqueue its job once the transaction commits."""
+    registration = Registration(**data)
+    try:
+        registration.full_clean(validate_unique=False, validate_constraints=False)
+    except ValidationError as exc:
+        raise errors.RegistrationError("invalid", exc.message_dict) from None
+    try:
+        with transaction.atomic():
+            registration.save(force_insert=True)
+            _enqueue_after_commit(registration.pk)
+    except IntegrityError:
+        # A concurrent submission won the race the form's checks could not see.
+        raise errors.RegistrationError("duplicate", _duplicate_errors(registration)) from None
+    logger.info("registration stored registration=%s", registration.pk)
+    registration.refresh_from_db()
+    return registration
+
+
+def registration_enqueue(*, registration_id: uuid.UUID | str) -> bool:
+    """Put the job of an in-flight registration on the queue; return False if not in flight or Redis is down."""
+    if not Registration.objects.filter(pk=registration_id, status__in=ACTIVE).exists():
+        return False
+    job_id = uuid.uuid4().hex
+    retry = Retry(max=RETRY_MAX, interval=list(RETRY_INTERVALS))
+    try:
+        _queue().enqueue(JOB, args=[str(registration_id)], job_id=job_id, retry=retry)
+    except REDIS_DOWN:
+        logger.warning("registration left pending, redis unreachable registration=%s", registration_id)
+        return False
+    now = timezone.now()
+    # The worker may already have moved the row on: only pending becomes queued; the job id is kept either way.
+    Registration.objects.filter(pk=registration_id).update(
+        status=Case(When(status=Status.PENDING, then=Value(Status.QUEUED)), default=F("status")),
+        job_id=job_id,
+        enqueued_at=now,
+        updated_at=now,
+    )
+    logger.info("registration enqueued queue=%s job=%s registration=%s", REGISTRATIONS, job_id, registration_id)
+    return True
+
+
+@functools.cache
+def parse_demo_delay(raw: str) -> tuple[float, float]:
+    """Return ``(low, high)`` seconds from ``"0"``, ``"3"`` or ``"5-15"``; raise ValueError otherwise."""
+    low, dash, high = raw.strip().partition("-")
+    bounds = (float(low), float(high) if dash else float(low))
+    if not all(math.isfinite(value) for value in bounds) or not 0 <= bounds[0] <= bounds[1]:
+        raise ValueError(f"not a delay in seconds or a range low-high: {raw!r}")
+    return bounds
+
+
+def _demo_delay() -> None:
+    low, high = parse_demo_delay(settings.REGISTRATION_DEMO_DELAY)
+    if high > 0:
+        time.sleep(random.uniform(low, high))
+
+
+def _start_processing(registration_id: uuid.UUID | str) -> Registration:
+    with transaction.atomic():
+        registration = Registration.objects.select_for_update().get(pk=registration_id)
+        if registration.status in ACTIVE:
+            registration.status = Status.PROCESSING
+            registration.attempts += 1
+            registration.save(update_fields=["status", "attempts", "updated_at"])
+    return registration
+
+
+def _attach_user(registration: Registration) -> bool:
+    """Create the account for ``registration``; return False when its login belongs to someone else."""
+    user_model = get_user_model()
+    if user_model.objects.filter(username__iexact=registration.login).exists():
+        return False
+    # No password: create_user stores an unusable one; the person sets theirs through a reset link.
+    registration.user = user_model.objects.create_user(
+        username=registration.login,
+        email=registration.email,
+        password=None,
+        first_name=registration.first_name,
+        last_name=registration.last_name,
+    )
+    return True
+
+
+def _send_welcome(registration: Registration) -> None:
+    if registration.welcome_sent_at is not None:
+        return
+    context = {"first_name": registration.first_name, "login": registration.login}
+    message = render_to_string("registration/welcome_email.txt", context)
+    send_mail(WELCOME_SUBJECT, message, None, [registration.email])
+    registration.welcome_sent_at = timezone.now()
+
+
+def registration_process(*, registration_id: uuid.UUID | str) -> Registration:
+    """Create the account and send the welcome mail, once; a final registration is returned unchanged."""
+    registration = _start_processing(registration_id)
+    if registration.status != Status.PROCESSING:
+        return registration
+    _demo_delay()
+    with transaction.atomic():
+        # The row lock makes a duplicate job wait here, then find the registration final.
+        registration = Registration.objects.select_for_update().get(pk=registration_id)
+        if registration.status != Status.PROCESSING:
+            return registration
+        if registration.user_id is None and not _attach_user(registration):
+            registration.status, registration.reason = Status.REJECTED, errors.REASON_LOGIN_TAKEN
+        else:
+            _send_welcome(registration)
+            registration.status, registration.reason = Status.DONE, ""
+        registration.save()
+    return registration
+
+
+def registration_fail(*, registration_id: uuid.UUID | str, reason: str) -> bool:
+    """Mark an in-flight registration failed with ``reason``; return False when it was already final."""
+    updated = Registration.objects.filter(pk=registration_id, status__in=ACTIVE).update(
+        status=Status.FAILED, reason=reason, updated_at=timezone.now()
+    )
+    return updated > 0
+
+
+def registration_retry(*, registration_id: uuid.UUID | str) -> Registration:
+    """Send a failed or rejected registration through the queue again."""
+    try:
+        with transaction.atomic():
+            registration = Registration.objects.select_for_update().get(pk=registration_id)
+            if registration.status not in (Status.FAILED, Status.REJECTED):
+                raise errors.RegistrationError("not_retryable", {"__all__": [errors.NOT_RETRYABLE]})
+            registration.status, registration.reason, registration.job_id = Status.PENDING, "", ""
+            registration.attempts = 0
+            registration.save()
+            _enqueue_after_commit(registration.pk)
+    except IntegrityError:
+        raise errors.RegistrationError("duplicate", _duplicate_errors(registration)) from None
+    return registration
+
+
+def _stale_rows() -> list[tuple[uuid.UUID, str, str, int]]:
+    cutoff = timezone.now() - STALE_AFTER
+    with transaction.atomic():
+        # skip_locked: a row a worker or an admin action holds right now is not stale; the next sweep looks again.
+        rows = (
+            Registration.objects.select_for_update(skip_locked=True)
+            .filter(status__in=ACTIVE, updated_at__lt=cutoff)
+            .order_by("updated_at")
+            .values_list("id", "status", "job_id", "attempts")
+        )
+        return list(rows[:SWEEP_BATCH])
+
+
+def _lost(connection: Redis) -> list[tuple[uuid.UUID, int]]:
+    """Return (id, attempts) of in-flight registrations that no RQ job will move on."""
+    rows = _stale_rows()
+    with connection.pipeline(transaction=False) as pipe:
+        for _, _, job_id, _ in rows:
+            pipe.hget(Job.key_for(job_id or "none"), "status")
+        states = pipe.execute()
+    return [
+        (pk, attempts)
+        for (pk, status, _, attempts), state in zip(rows, states, strict=True)
+        if status == Status.PENDING or state in LOST_JOB_STATES
+    ]
+
 
 def registration_enqueue_stale() -> int:
-    """Enqueue registrations that are stored but not on the queue (e.g. Redis was down); return how many."""
-    return 0
+    """Enqueue what Redis does not hold (stored while it was down, or lost in a restart); return how many."""
+    try:
+        connection = _queue().connection
+        connection.ping()
+        lost = _lost(connection)
+    except REDIS_DOWN:
+        logger.warning("registration sweep skipped, redis unreachable")
+        return 0
+    enqueued = 0
+    for pk, attempts in lost:
+        if attempts >= LOST_MAX_ATTEMPTS:
+            registration_fail(registration_id=pk, reason=errors.REASON_LOST.format(attempts=attempts))
+        else:
+            enqueued += registration_enqueue(registration_id=pk)
+    if lost:
+        logger.info("registration sweep found=%s enqueued=%s", len(lost), enqueued)
+    return enqueued

@@ -6,3 +6,6 @@ from django.apps import AppConfig
 class RobotConfig(AppConfig):
     name = "robot"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from robot import checks  # noqa: F401 - registers the system checks.

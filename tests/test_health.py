@@ -30,3 +30,16 @@ def test_readyz_is_503_naming_redis_when_redis_is_unreachable(client: Client) ->
     assert body["status"] == "fail"
     assert body["checks"]["database"] == "ok"
     assert body["checks"]["redis"].startswith("error: ")
+
+
+@pytest.mark.django_db
+def test_readyz_stays_200_but_degraded_when_only_the_database_is_required(client: Client) -> None:
+    queues = {
+        name: {"URL": "redis://127.0.0.1:1/0", "SERIALIZER": "rq.serializers.JSONSerializer"}
+        for name in ("registrations", "robot", "records")
+    }
+    with override_settings(RQ_QUEUES=queues, READINESS_REQUIRED=["database"]):
+        response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json()["status"] == "degraded"
+    assert response.json()["checks"]["redis"].startswith("error: ")

@@ -107,6 +107,9 @@ RQ_SHOW_ADMIN_LINK = True
 REGISTRATION_DEMO_DELAY = env.str_("REGISTRATION_DEMO_DELAY", "0")
 REGISTRATION_MAX_BODY_BYTES = env.int_("REGISTRATION_MAX_BODY_BYTES", 16 * 1024)
 
+# Readiness: the checks whose failure makes /readyz answer 503 (the others only mark it "degraded").
+READINESS_REQUIRED: list[str] = env.list_("READINESS_REQUIRED", ["database", "redis"])
+
 # Sweeper: how often it re-enqueues what Redis lost and re-arms robots whose chain is gone.
 SWEEP_INTERVAL = env.int_("SWEEP_INTERVAL", 10)
 

@@ -1,0 +1,40 @@
+"""HTML pages: the registration form and the live status of one registration."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_safe
+
+from asyncportal.queues import REGISTRATIONS
+from registration import selectors
+from registration.forms import RegistrationForm, submit
+
+
+class HttpResponseSeeOther(HttpResponseRedirect):
+    status_code = 303
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def register(request: HttpRequest) -> HttpResponse:
+    """Show the form; on a valid POST store the registration and redirect to its status page."""
+    if request.method != "POST":
+        return render(request, "registration/register.html", {"form": RegistrationForm()})
+    form = RegistrationForm(request.POST)
+    registration = submit(form)
+    if registration is None:
+        # 422: the submission was understood but refused; browsers render the page with its errors all the same.
+        return render(request, "registration/register.html", {"form": form}, status=422)
+    return HttpResponseSeeOther(reverse("registration:status", args=[registration.pk]))
+
+
+@require_safe
+def status(request: HttpRequest, registration_id: uuid.UUID) -> HttpResponse:
+    """Show the job id, queue and status of one registration; status.js keeps the status live."""
+    registration = selectors.registration_get(registration_id=registration_id)
+    if registration is None:
+        raise Http404("No such registration")
+    return render(request, "registration/status.html", {"registration": registration, "queue": REGISTRATIONS})

@@ -1,0 +1,175 @@
+"""Robot admin: actions and change-page buttons call the services; history is read-only."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db import models
+from django.db.models import QuerySet
+from django.forms import ModelForm
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+from robot import services
+from robot.errors import RobotError
+from robot.models import ProcessedRecord, Robot, RobotAudit, RobotCycle
+from robot.services import Actor
+
+EDITABLE = ("msg", "source_url", "records", "interval", "target_url")
+Operation = Callable[[str, Actor], Robot]
+OPERATIONS: dict[str, tuple[Operation, str]] = {
+    "start": (lambda name, actor: services.robot_start(name=name, actor=actor), "started"),
+    "stop": (lambda name, actor: services.robot_stop(name=name, actor=actor), "stopped"),
+    "stop-now": (lambda name, actor: services.robot_stop(name=name, now=True, actor=actor), "stopped now"),
+    "run-once": (lambda name, actor: services.robot_run_once(name=name, actor=actor), "running one cycle"),
+}
+
+
+if TYPE_CHECKING:
+    BaseAdmin = admin.ModelAdmin[Any]
+else:  # ModelAdmin is not subscriptable at run time (no django-stubs-ext monkeypatch in settings).
+    BaseAdmin = admin.ModelAdmin
+
+BUTTONS = (("start", "Start"), ("stop", "Stop"), ("stop-now", "Stop now"), ("run-once", "Run one cycle now"))
+
+
+def admin_actor(request: HttpRequest) -> Actor:
+    return Actor(source=RobotAudit.Source.ADMIN, user=request.user, remote_addr=request.META.get("REMOTE_ADDR"))
+
+
+class ReadOnlyAdmin(BaseAdmin):
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Robot)
+class RobotAdmin(BaseAdmin):
+    list_display = ("name", "state", "interval", "records", "cycles_completed", "total_done", "total_failed")
+    list_filter = ("state",)
+    search_fields = ("name", "msg", "source_url")
+    actions = ["start_robots", "stop_robots", "stop_robots_now", "run_robots_once"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    readonly_fields = (
+        *("state", "job_id", "next_run_at", "cursor", "cycles_completed", "total_fetched", "total_done"),
+        *("total_failed", "total_duplicates", "total_cancelled", "last_error", "recent_cycles", "recent_audit"),
+    )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Robot | None = None) -> tuple[str, ...]:
+        return ("name", *self.readonly_fields) if obj else ()
+
+    def get_fields(self, request: HttpRequest, obj: Robot | None = None) -> tuple[str, ...]:
+        return ("name", *EDITABLE, *(self.readonly_fields if obj else ()))
+
+    def save_model(self, request: HttpRequest, obj: Robot, form: ModelForm[Robot], change: bool) -> None:
+        # Through the service: only changed settings are written, never the state, token or totals.
+        values = {name: form.cleaned_data[name] for name in EDITABLE if name in form.changed_data or not change}
+        robot, _ = services.robot_save(name=obj.name, values=values, actor=admin_actor(request))
+        obj.pk = robot.pk
+
+    @admin.action(description="Start selected robots", permissions=["change"])
+    def start_robots(self, request: HttpRequest, queryset: QuerySet[Robot]) -> None:
+        self._each(request, queryset, "start")
+
+    @admin.action(description="Stop selected robots (let the current cycle finish)", permissions=["change"])
+    def stop_robots(self, request: HttpRequest, queryset: QuerySet[Robot]) -> None:
+        self._each(request, queryset, "stop")
+
+    @admin.action(description="Stop selected robots now (cancel queued records)", permissions=["change"])
+    def stop_robots_now(self, request: HttpRequest, queryset: QuerySet[Robot]) -> None:
+        self._each(request, queryset, "stop-now")
+
+    @admin.action(description="Run one cycle of selected robots now", permissions=["change"])
+    def run_robots_once(self, request: HttpRequest, queryset: QuerySet[Robot]) -> None:
+        self._each(request, queryset, "run-once")
+
+    def _each(self, request: HttpRequest, robots: QuerySet[Robot], operation: str) -> None:
+        call, done = OPERATIONS[operation]
+        for robot in robots:
+            try:
+                call(robot.name, admin_actor(request))
+            except RobotError as exc:
+                self.message_user(request, f"{robot.name}: {exc.message}", messages.WARNING)
+            else:
+                self.message_user(request, f"{robot.name}: {done}.", messages.SUCCESS)
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        context = {**(extra_context or {}), "robot_buttons": BUTTONS}
+        return super().change_view(request, object_id, form_url, context)
+
+    def get_urls(self) -> list[URLPattern]:
+        control = path(
+            "<path:object_id>/control/<slug:operation>/",
+            self.admin_site.admin_view(self.control_view),
+            name="robot_robot_control",
+        )
+        return [control, *super().get_urls()]
+
+    def control_view(self, request: HttpRequest, object_id: str, operation: str) -> HttpResponse:
+        """The change page's buttons: POST only, staff with change permission."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        robot = self.get_object(request, object_id)
+        if robot is None or operation not in OPERATIONS:
+            raise Http404
+        if not self.has_change_permission(request, robot):
+            raise PermissionDenied
+        self._each(request, Robot.objects.filter(pk=robot.pk), operation)
+        return HttpResponseRedirect(reverse("admin:robot_robot_change", args=[robot.pk]))
+
+    @admin.display(description="Recent cycles")
+    def recent_cycles(self, robot: Robot) -> SafeString:
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}/{}/{}/{}/{}</td><td>{}</td></tr>",
+            (
+                (c.number, c.status, c.started_at, c.finished_at or "-", c.fetched, c.done, c.failed)
+                + (c.duplicates, c.cancelled, c.error or "")
+                for c in robot.cycles.order_by("-number")[:10]
+            ),
+        )
+        head = "<tr><th>#</th><th>status</th><th>started</th><th>finished</th>"
+        head += "<th>fetched/done/failed/dup/cancelled</th><th>error</th></tr>"
+        return format_html("<table>{}{}</table>", SafeString(head), rows)
+
+    @admin.display(description="Recent audit")
+    def recent_audit(self, robot: Robot) -> SafeString:
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (a.created_at, a.action, a.actor_label, a.source, a.remote_addr or "-", a.detail)
+                for a in robot.audits.all()[:10]
+            ),
+        )
+        return format_html("<table>{}</table>", rows)
+
+
+@admin.register(RobotCycle)
+class RobotCycleAdmin(ReadOnlyAdmin):
+    list_display = ("robot", "number", "status", "started_at", "finished_at", "fetched", "done", "failed")
+    list_filter = ("status", "robot")
+    ordering = ("-started_at", "-number")
+
+
+@admin.register(ProcessedRecord)
+class ProcessedRecordAdmin(ReadOnlyAdmin):
+    list_display = ("robot", "source_id", "status", "attempts", "cycle", "finished_at")
+    list_filter = ("status", "robot")
+    search_fields = ("source_id",)
+    list_select_related = ("robot", "cycle")
+
+
+@admin.register(RobotAudit)
+class RobotAuditAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "robot", "action", "actor_label", "source", "remote_addr", "detail")
+    list_filter = ("action", "source", "robot")

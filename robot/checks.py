@@ -1,0 +1,51 @@
+"""System checks: configuration mistakes fail ``manage.py check`` (and every boot), not a cycle at 3 a.m."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Warning, register
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_slug
+
+MIN_TOKEN_LENGTH = 32
+
+
+@register()
+def robot_settings_check(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Check the robot settings that the code relies on."""
+    problems: list[CheckMessage] = []
+    token = settings.ROBOT_API_TOKEN
+    if token and len(token) < MIN_TOKEN_LENGTH and not settings.DEBUG:
+        problems.append(
+            Error(
+                f"ROBOT_API_TOKEN is shorter than {MIN_TOKEN_LENGTH} characters.",
+                hint="Use a long random value, e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))'.",
+                id="robot.E001",
+            )
+        )
+    if settings.WORKERS < 1:
+        problems.append(
+            Error("WORKERS must be at least 1.", hint="It is the record worker pool size.", id="robot.E002")
+        )
+    for name in ("ROBOT_FETCH_TIMEOUT", "ROBOT_POST_TIMEOUT"):
+        if getattr(settings, name) < 1:
+            problems.append(Error(f"{name} must be at least 1 second.", id="robot.E003"))
+    if settings.ROBOT_FETCH_MAX_BYTES < 1024:
+        problems.append(Error("ROBOT_FETCH_MAX_BYTES must be at least 1024.", id="robot.E004"))
+    if settings.ROBOT_RECORD_RETRIES < 0:
+        problems.append(Error("ROBOT_RECORD_RETRIES must not be negative.", id="robot.E005"))
+    try:
+        validate_slug(settings.DEFAULT_ROBOT)
+    except ValidationError:
+        problems.append(Error("DEFAULT_ROBOT must be a robot name (a slug).", id="robot.E006"))
+    if settings.RQ_JOB_TIMEOUT < 2 * settings.ROBOT_FETCH_TIMEOUT + 30:
+        problems.append(
+            Warning(
+                "RQ_JOB_TIMEOUT leaves too little time for a cycle's fetch and fan-out.",
+                hint="Make RQ_JOB_TIMEOUT at least 2 * ROBOT_FETCH_TIMEOUT + 30.",
+                id="robot.W001",
+            )
+        )
+    return problems

@@ -1,0 +1,190 @@
+"""Robots, their cycles, the records they processed and who started or stopped them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+RECORDS_MIN, RECORDS_MAX = 1, 10_000
+INTERVAL_MIN, INTERVAL_MAX = 1, 86_400
+
+
+class Robot(models.Model):
+    """A periodic fetch-and-fan-out worker; the database row is the source of truth for its state."""
+
+    class State(models.TextChoices):
+        STOPPED = "stopped", "Stopped"
+        RUNNING = "running", "Running"
+
+    name = models.SlugField(max_length=64, unique=True)
+    msg = models.CharField(max_length=500, blank=True)
+    source_url = models.URLField(max_length=2000)
+    records = models.PositiveIntegerField(
+        default=20, validators=[MinValueValidator(RECORDS_MIN), MaxValueValidator(RECORDS_MAX)]
+    )
+    interval = models.PositiveIntegerField(
+        default=15,
+        validators=[MinValueValidator(INTERVAL_MIN), MaxValueValidator(INTERVAL_MAX)],
+        help_text="Seconds between the end of one cycle and the start of the next.",
+    )
+    target_url = models.URLField(max_length=2000, blank=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.STOPPED)
+    # The chain token: id of the one RQ job allowed to start the next cycle ("" when none).
+    job_id = models.CharField(max_length=100, blank=True)
+    next_run_at = models.DateTimeField(null=True, blank=True)
+    cursor = models.CharField(max_length=255, blank=True, help_text="Highest source id seen (sent as after=).")
+    cycles_completed = models.PositiveIntegerField(default=0)
+    total_fetched = models.PositiveBigIntegerField(default=0)
+    total_done = models.PositiveBigIntegerField(default=0)
+    total_failed = models.PositiveBigIntegerField(default=0)
+    total_duplicates = models.PositiveBigIntegerField(default=0)
+    total_cancelled = models.PositiveBigIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(records__gte=RECORDS_MIN, records__lte=RECORDS_MAX), name="robot_records_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(interval__gte=INTERVAL_MIN, interval__lte=INTERVAL_MAX), name="robot_interval_range"
+            ),
+            models.CheckConstraint(condition=Q(state__in=["stopped", "running"]), name="robot_state_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_running(self) -> bool:
+        return self.state == self.State.RUNNING
+
+
+class RobotCycle(models.Model):
+    """One fetch-and-process run; finished only when every record it fetched is final."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        FINISHED = "finished", "Finished"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    robot = models.ForeignKey(Robot, on_delete=models.CASCADE, related_name="cycles")
+    number = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    job_id = models.CharField(max_length=100, blank=True, help_text="The chain token that started this cycle.")
+    started_at = models.DateTimeField()
+    fanned_out_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    fetched = models.PositiveIntegerField(default=0)
+    dispatched = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    duplicates = models.PositiveIntegerField(default=0)
+    cancelled = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["robot", "number"], name="robotcycle_unique_number"),
+            # The database, not hope, guarantees that cycles of one robot never overlap.
+            models.UniqueConstraint(
+                fields=["robot"], condition=Q(finished_at__isnull=True), name="robotcycle_one_unfinished"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.robot_id}#{self.number}"
+
+    @property
+    def settled(self) -> int:
+        return self.done + self.failed + self.duplicates + self.cancelled
+
+    @property
+    def duration(self) -> float | None:
+        if self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+
+class ProcessedRecord(models.Model):
+    """A source item, stored once per robot: a record seen again is a duplicate with no second effect."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    robot = models.ForeignKey(Robot, on_delete=models.CASCADE, related_name="processed_records")
+    cycle = models.ForeignKey(RobotCycle, on_delete=models.CASCADE, related_name="records")
+    source_id = models.CharField(max_length=255)
+    payload: models.JSONField[Any] = models.JSONField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    dispatches = models.PositiveSmallIntegerField(default=1, help_text="How many RQ jobs were made for it.")
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["robot", "source_id"], name="processedrecord_unique_source_id"),
+        ]
+        indexes = [models.Index(fields=["cycle", "status"], name="processedrecord_cycle_status")]
+
+    def __str__(self) -> str:
+        return f"{self.robot_id}:{self.source_id}"
+
+    @property
+    def job_id(self) -> str:
+        """The id of the record's current RQ job (a new one each time the sweeper re-dispatches it)."""
+        return record_job_id(self.pk, self.dispatches)
+
+
+def record_job_id(record_id: int, dispatch: int) -> str:
+    return f"rec-{record_id}-{dispatch}"
+
+
+class RobotAudit(models.Model):
+    """Who started, stopped, ran or changed a robot, when and from where."""
+
+    class Action(models.TextChoices):
+        CREATE = "create", "Create"
+        UPDATE = "update", "Update"
+        START = "start", "Start"
+        STOP = "stop", "Stop"
+        STOP_NOW = "stop_now", "Stop now"
+        RUN_ONCE = "run_once", "Run once"
+        HEAL = "heal", "Heal"
+
+    class Source(models.TextChoices):
+        ADMIN = "admin", "Admin"
+        API = "api", "API"
+        LEGACY_API = "legacy_api", "Legacy API"
+        SYSTEM = "system", "System"
+
+    robot = models.ForeignKey(Robot, on_delete=models.CASCADE, related_name="audits")
+    action = models.CharField(max_length=16, choices=Action.choices)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    actor_label = models.CharField(max_length=150, blank=True, help_text="Username, 'api-token' or 'system'.")
+    source = models.CharField(max_length=16, choices=Source.choices)
+    remote_addr = models.GenericIPAddressField(null=True, blank=True)
+    detail = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.robot_id} by {self.actor_label}"

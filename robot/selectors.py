@@ -1,0 +1,87 @@
+"""Read-side of the robot: status and history as plain dicts for the API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from redis import RedisError
+
+from robot import errors
+from robot.errors import RobotError
+from robot.models import Robot, RobotCycle
+from robot.services import queueing
+
+ALIVE = ("queued", "scheduled", "started", "deferred")
+
+
+def robot_get(name: str) -> Robot:
+    try:
+        return Robot.objects.get(name=name)
+    except Robot.DoesNotExist:
+        raise RobotError(errors.NOT_FOUND, f"No robot named {name!r}.") from None
+
+
+def robot_status(robot: Robot) -> dict[str, Any]:
+    """Return the robot's settings, state, chain and totals, with its current and last finished cycle."""
+    current = RobotCycle.objects.filter(robot=robot, finished_at__isnull=True).first()
+    last = RobotCycle.objects.filter(robot=robot, finished_at__isnull=False).order_by("-number").first()
+    return {
+        "name": robot.name,
+        "state": robot.state,
+        "msg": robot.msg,
+        "source_url": robot.source_url,
+        "target_url": robot.target_url or None,
+        "records": robot.records,
+        "timedelta": robot.interval,
+        "job_id": robot.job_id or None,
+        "next_run_at": _iso(robot.next_run_at),
+        "cycles_completed": robot.cycles_completed,
+        "current_cycle": cycle_dict(current) if current else None,
+        "last_cycle": cycle_dict(last) if last else None,
+        "totals": {
+            "fetched": robot.total_fetched,
+            "done": robot.total_done,
+            "failed": robot.total_failed,
+            "duplicates": robot.total_duplicates,
+            "cancelled": robot.total_cancelled,
+        },
+        "last_error": robot.last_error or None,
+    }
+
+
+def robot_cycles(robot: Robot, *, limit: int = 20) -> list[dict[str, Any]]:
+    """Return the robot's most recent cycles, newest first."""
+    return [cycle_dict(cycle) for cycle in RobotCycle.objects.filter(robot=robot).order_by("-number")[:limit]]
+
+
+def cycle_dict(cycle: RobotCycle) -> dict[str, Any]:
+    return {
+        "number": cycle.number,
+        "status": cycle.status,
+        "started_at": _iso(cycle.started_at),
+        "fanned_out_at": _iso(cycle.fanned_out_at),
+        "finished_at": _iso(cycle.finished_at),
+        "fetched": cycle.fetched,
+        "dispatched": cycle.dispatched,
+        "done": cycle.done,
+        "failed": cycle.failed,
+        "duplicates": cycle.duplicates,
+        "cancelled": cycle.cancelled,
+        "error": cycle.error or None,
+    }
+
+
+def chain_job_found(robot: Robot) -> str:
+    """Return "Found" when the robot's chain job is alive in RQ, "NotFound" when not, "Unknown" without Redis."""
+    if not robot.job_id:
+        return "NotFound"
+    try:
+        status = queueing.job_statuses([robot.job_id])[robot.job_id]
+    except RedisError:
+        return "Unknown"
+    return "Found" if status in ALIVE else "NotFound"
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None

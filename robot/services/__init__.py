@@ -1,0 +1,26 @@
+"""Robot business rules. Import from here; the submodules are an implementation detail."""
+
+from __future__ import annotations
+
+from robot.services.control import SYSTEM, Actor, robot_run_once, robot_save, robot_start, robot_stop
+from robot.services.cycle import cycle_run
+from robot.services.demo import demo_todos, robot_ensure_demo
+from robot.services.heal import robot_heal_all
+from robot.services.params import clean_values
+from robot.services.records import record_finish, record_process
+
+__all__ = [
+    "SYSTEM",
+    "Actor",
+    "clean_values",
+    "cycle_run",
+    "demo_todos",
+    "record_finish",
+    "record_process",
+    "robot_ensure_demo",
+    "robot_heal_all",
+    "robot_run_once",
+    "robot_save",
+    "robot_start",
+    "robot_stop",
+]

@@ -1,0 +1,102 @@
+"""The chain: one token per robot names the only job allowed to start its next cycle.
+
+Every function here runs inside a transaction that holds the robot's row lock (``lock_robot``); Redis work is
+deferred to after commit. Lock order everywhere: robot, then cycle, then record.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime, timedelta
+from functools import partial
+
+from django.db.models import F
+from django.utils import timezone
+
+from asyncportal import queues
+from robot import errors
+from robot.errors import RobotError
+from robot.models import Robot, RobotCycle
+from robot.services import queueing
+
+logger = logging.getLogger(__name__)
+
+
+def lock_robot(**lookup: object) -> Robot:
+    """Return the robot row locked for this transaction (SQLite: the IMMEDIATE transaction is the lock)."""
+    try:
+        return Robot.objects.select_for_update().get(**lookup)
+    except Robot.DoesNotExist:
+        raise RobotError(errors.NOT_FOUND) from None
+
+
+def unfinished_cycle(robot: Robot) -> RobotCycle | None:
+    return RobotCycle.objects.filter(robot=robot, finished_at__isnull=True).first()
+
+
+def arm(robot: Robot, *, run_at: datetime | None = None) -> str:
+    """Give the robot a new token due at ``run_at`` (now by default); enqueue its job after commit."""
+    old = robot.job_id
+    robot.job_id = f"robot-{robot.pk}-{uuid.uuid4().hex}"
+    robot.next_run_at = run_at or timezone.now()
+    robot.save(update_fields=["job_id", "next_run_at", "updated_at"])
+    if old:
+        queueing.after_commit(partial(queueing.discard_job, queues.ROBOT, old), f"discard {old}")
+    queueing.after_commit(
+        partial(queueing.enqueue_cycle, robot.pk, robot.job_id, robot.next_run_at), f"enqueue {robot.job_id}"
+    )
+    logger.info("robot armed robot=%s token=%s run_at=%s", robot.name, robot.job_id, robot.next_run_at)
+    return robot.job_id
+
+
+def disarm(robot: Robot) -> None:
+    """Withdraw the token: a job that still carries it will do nothing; remove it from RQ after commit."""
+    old = robot.job_id
+    robot.job_id = ""
+    robot.next_run_at = None
+    robot.save(update_fields=["job_id", "next_run_at", "updated_at"])
+    if old:
+        queueing.after_commit(partial(queueing.discard_job, queues.ROBOT, old), f"discard {old}")
+
+
+def finish_cycle(robot: Robot, cycle: RobotCycle, status: str, error: str = "") -> None:
+    """End ``cycle``, add its counts to the robot's totals and, if the robot runs, arm the next cycle."""
+    cycle.status = status
+    cycle.error = error[:2000]
+    cycle.finished_at = timezone.now()
+    cycle.save(update_fields=["status", "error", "finished_at"])
+    Robot.objects.filter(pk=robot.pk).update(
+        cycles_completed=F("cycles_completed") + 1,
+        total_fetched=F("total_fetched") + cycle.fetched,
+        total_done=F("total_done") + cycle.done,
+        total_failed=F("total_failed") + cycle.failed,
+        total_duplicates=F("total_duplicates") + cycle.duplicates,
+        total_cancelled=F("total_cancelled") + cycle.cancelled,
+        **({"last_error": f"cycle {cycle.number}: {error}"[:2000]} if error else {}),
+    )
+    logger.info(
+        "cycle finished robot=%s number=%s status=%s fetched=%s done=%s failed=%s duplicates=%s cancelled=%s",
+        robot.name,
+        cycle.number,
+        status,
+        cycle.fetched,
+        cycle.done,
+        cycle.failed,
+        cycle.duplicates,
+        cycle.cancelled,
+    )
+    if robot.is_running:
+        # The pause is measured from the end of this cycle, so cycles never overlap.
+        arm(robot, run_at=cycle.finished_at + timedelta(seconds=robot.interval))
+    elif robot.job_id:
+        disarm(robot)
+
+
+def settle_if_complete(robot: Robot, cycle_id: int) -> bool:
+    """Finish the fanned-out cycle once every record it fetched is final; return whether it finished."""
+    cycle = RobotCycle.objects.get(pk=cycle_id)
+    if cycle.finished_at is not None or cycle.fanned_out_at is None or cycle.settled < cycle.fetched:
+        return False
+    finish_cycle(robot, cycle, RobotCycle.Status.FINISHED)
+    return True

@@ -1,0 +1,140 @@
+"""Create, update, start, stop and run robots; every change is audited with who, when and from where."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from robot import errors
+from robot.errors import RobotError
+from robot.models import ProcessedRecord, Robot, RobotAudit, RobotCycle
+from robot.services import chain, queueing
+from robot.services.params import apply_values
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who asks for a change, and from where (``RobotAudit.Source``)."""
+
+    source: str
+    user: AbstractBaseUser | AnonymousUser | None = None
+    label: str = ""
+    remote_addr: str | None = None
+
+    @property
+    def name(self) -> str:
+        if self.label:
+            return self.label
+        return self.user.get_username() if self.user is not None and self.user.is_authenticated else self.source
+
+
+SYSTEM = Actor(source=RobotAudit.Source.SYSTEM, label="system")
+
+
+def audit(robot: Robot, action: str, actor: Actor, detail: str = "") -> None:
+    user = actor.user if actor.user is not None and actor.user.is_authenticated else None
+    RobotAudit.objects.create(
+        robot=robot,
+        action=action,
+        actor_id=user.pk if user is not None else None,
+        actor_label=actor.name[:150],
+        source=actor.source,
+        remote_addr=actor.remote_addr,
+        detail=detail[:255],
+    )
+
+
+def robot_save(*, name: str, values: Mapping[str, Any], actor: Actor) -> tuple[Robot, bool]:
+    """Create robot ``name`` (stopped) or update the given settings; return ``(robot, created)``."""
+    try:
+        return _save(name, values, actor)
+    except IntegrityError:
+        # Another request created the same name between our look-up and insert: update it instead.
+        return _save(name, values, actor)
+
+
+@transaction.atomic
+def _save(name: str, values: Mapping[str, Any], actor: Actor) -> tuple[Robot, bool]:
+    robot = Robot.objects.select_for_update().filter(name=name).first()
+    if robot is None:
+        robot = Robot(name=name)
+        apply_values(robot, values)
+        robot.save()
+        audit(robot, RobotAudit.Action.CREATE, actor, _describe(values))
+        return robot, True
+    changed = apply_values(robot, values)
+    if changed:
+        # update_fields: never overwrite state, token or totals that workers change concurrently.
+        robot.save(update_fields=[*changed, "updated_at"])
+        audit(robot, RobotAudit.Action.UPDATE, actor, _describe(values))
+    return robot, False
+
+
+@transaction.atomic
+def robot_start(*, name: str, values: Mapping[str, Any] | None = None, actor: Actor) -> Robot:
+    """Move a stopped robot to running and start its chain now; refuse with ``already_running``."""
+    robot = chain.lock_robot(name=name)
+    if robot.is_running:
+        raise RobotError(errors.ALREADY_RUNNING, f"Robot {name} is already running.")
+    changed = apply_values(robot, values or {})
+    robot.state = Robot.State.RUNNING
+    robot.save(update_fields=[*changed, "state", "updated_at"])
+    if chain.unfinished_cycle(robot) is None:
+        chain.arm(robot)
+    # Otherwise the unfinished cycle (stopped a moment ago) arms the next one when it ends: still one chain.
+    audit(robot, RobotAudit.Action.START, actor, _describe(values or {}))
+    return robot
+
+
+@transaction.atomic
+def robot_stop(*, name: str, now: bool = False, actor: Actor) -> Robot:
+    """Stop scheduling cycles (idempotent); with ``now`` also cancel the current cycle's queued records."""
+    robot = chain.lock_robot(name=name)
+    robot.state = Robot.State.STOPPED
+    robot.save(update_fields=["state", "updated_at"])
+    chain.disarm(robot)
+    cancelled = _cancel_current_cycle(robot) if now else 0
+    action = RobotAudit.Action.STOP_NOW if now else RobotAudit.Action.STOP
+    audit(robot, action, actor, f"cancelled={cancelled}" if now else "")
+    return robot
+
+
+@transaction.atomic
+def robot_run_once(*, name: str, actor: Actor) -> Robot:
+    """Run one cycle now (a stopped robot stays stopped afterwards); refused while a cycle is unfinished."""
+    robot = chain.lock_robot(name=name)
+    current = chain.unfinished_cycle(robot)
+    if current is not None:
+        raise RobotError(errors.CYCLE_IN_PROGRESS, f"Cycle {current.number} of robot {name} is in progress.")
+    chain.arm(robot)
+    audit(robot, RobotAudit.Action.RUN_ONCE, actor)
+    return robot
+
+
+def _cancel_current_cycle(robot: Robot) -> int:
+    cycle = chain.unfinished_cycle(robot)
+    if cycle is None:
+        return 0
+    queued = ProcessedRecord.objects.filter(cycle=cycle, status=ProcessedRecord.Status.QUEUED)
+    job_ids = [record.job_id for record in queued.only("pk", "dispatches")]
+    cancelled = queued.update(status=ProcessedRecord.Status.CANCELLED, finished_at=timezone.now())
+    cycle.cancelled += cancelled
+    cycle.save(update_fields=["cancelled"])
+    chain.finish_cycle(robot, cycle, RobotCycle.Status.CANCELLED)
+    queueing.after_commit(partial(queueing.delete_record_jobs, job_ids), f"delete {len(job_ids)} record jobs")
+    logger.info("robot stopped now robot=%s cycle=%s cancelled=%s", robot.name, cycle.number, cancelled)
+    return cancelled
+
+
+def _describe(values: Mapping[str, Any]) -> str:
+    return ", ".join(f"{key}={value}" for key, value in sorted(values.items()))

@@ -1,0 +1,32 @@
+"""The public demo feed: an endless, deterministic todo list the demo robot reads."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.http import require_GET
+
+from robot import services
+from robot.services.demo import FEED_DEFAULT_LIMIT, FEED_MAX_LIMIT
+
+MAX_AFTER = 10**15
+
+
+@require_GET
+def demo_todos(request: HttpRequest) -> JsonResponse:
+    """``GET /api/demo/todos/?limit=N&after=ID``: todos ``after+1 … after+limit`` as a JSON array."""
+    problems: dict[str, list[str]] = {}
+    limit = _int(request.GET.get("limit"), FEED_DEFAULT_LIMIT, 1, FEED_MAX_LIMIT, "limit", problems)
+    after = _int(request.GET.get("after"), 0, 0, MAX_AFTER, "after", problems)
+    if problems:
+        error = {"code": "invalid", "message": "Bad query parameters.", "fields": problems}
+        return JsonResponse({"ok": False, "error": error}, status=400)
+    return JsonResponse(services.demo_todos(limit=limit, after=after), safe=False)
+
+
+def _int(raw: str | None, default: int, low: int, high: int, name: str, problems: dict[str, list[str]]) -> int:
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        problems[name] = [f"Must be an integer from {low} to {high}."]
+        return default
+    return int(raw)

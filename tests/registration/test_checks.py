@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+import pytest
+from django.core.checks import run_checks
+from django.test import override_settings
+
+
+def check_ids() -> list[str]:
+    return [message.id for message in run_checks() if message.id and message.id.startswith("registration.")]
+
+
+def test_default_settings_pass_the_checks() -> None:
+    assert check_ids() == []
+
+
+@pytest.mark.parametrize("delay", ["soon", "15-5", "-1"])
+def test_a_malformed_demo_delay_is_error_e001(delay: str) -> None:
+    with override_settings(REGISTRATION_DEMO_DELAY=delay):
+        assert check_ids() == ["registration.E001"]
+
+
+def test_a_body_limit_that_is_not_positive_is_error_e002() -> None:
+    with override_settings(REGISTRATION_MAX_BODY_BYTES=0):
+        assert check_ids() == ["registration.E002"]

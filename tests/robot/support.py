@@ -1,0 +1,237 @@
+"""Test doubles and fixtures for robot tests: a programmable HTTP stub (source or target), robots, processes.
+
+Imported by tests/robot/conftest.py and by tests/reliability/test_robot_*.py (fixtures are plain functions).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import psutil  # type: ignore[import-untyped]
+import pytest
+import redis
+from django.conf import settings
+from rq.job import Job
+from rq.queue import Queue
+
+from robot.models import Robot, RobotCycle
+from robot.services import demo
+from tests.conftest import stop_process
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: Any
+    at: float
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: Any = None
+    raw: bytes | None = None
+    delay: float = 0.0
+    wait: threading.Event | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Handler = Callable[[Seen], Reply]
+
+
+class HttpStub:
+    """A real HTTP server on loopback; ``handler`` decides each reply; every request is recorded."""
+
+    def __init__(self) -> None:
+        self.seen: list[Seen] = []
+        self.handler: Handler = lambda seen: Reply(body=[])
+        self.lock = threading.Lock()
+        stub = self
+
+        class _Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self._serve()
+
+            def do_POST(self) -> None:
+                self._serve()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+            def _serve(self) -> None:
+                parts = urlsplit(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                seen = Seen(
+                    method=self.command,
+                    path=parts.path,
+                    query={k: v[-1] for k, v in parse_qs(parts.query).items()},
+                    headers={k.lower(): v for k, v in self.headers.items()},
+                    body=json.loads(raw) if raw else None,
+                    at=time.time(),
+                )
+                with stub.lock:
+                    stub.seen.append(seen)
+                reply = stub.handler(seen)
+                if reply.wait is not None:
+                    reply.wait.wait(60)
+                if reply.delay:
+                    time.sleep(reply.delay)
+                payload = reply.raw if reply.raw is not None else json.dumps(reply.body).encode()
+                try:
+                    self.send_response(reply.status)
+                    for name, value in {"Content-Type": "application/json", **reply.headers}.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def requests(self, method: str = "") -> list[Seen]:
+        with self.lock:
+            return [seen for seen in self.seen if not method or seen.method == method]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def demo_source(seen: Seen) -> Reply:
+    """Serve the demo feed (honours limit/after) like the portal's own /api/demo/todos/."""
+    limit = int(seen.query.get("limit", "20"))
+    after = int(seen.query.get("after", "0"))
+    return Reply(body=demo.demo_todos(limit=limit, after=after))
+
+
+class IdempotentTarget:
+    """A well-behaved target: answers per key from ``script`` and applies each Idempotency-Key at most once."""
+
+    def __init__(self, script: dict[str, list[int]] | None = None, delay: float = 0.0) -> None:
+        self.script = script or {}
+        self.delay = delay
+        self.calls: dict[str, int] = {}
+        self.accepted: dict[str, int] = {}
+        self.hold: dict[str, threading.Event] = {}
+        self.lock = threading.Lock()
+
+    def __call__(self, seen: Seen) -> Reply:
+        key = seen.headers.get("idempotency-key", "")
+        with self.lock:
+            index = self.calls.get(key, 0)
+            self.calls[key] = index + 1
+            statuses = self.script.get(key, [200])
+            status = statuses[min(index, len(statuses) - 1)]
+            if 200 <= status < 300:
+                self.accepted[key] = self.accepted.get(key, 0) + 1
+        return Reply(status=status, body={"ok": True}, delay=self.delay, wait=self.hold.get(key))
+
+    @property
+    def effects(self) -> set[str]:
+        """Keys the target applied; a repeated key is recognised and not applied again."""
+        return set(self.accepted)
+
+
+@pytest.fixture
+def stub() -> Iterator[HttpStub]:
+    server = HttpStub()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def target() -> Iterator[HttpStub]:
+    server = HttpStub()
+    yield server
+    server.close()
+
+
+def make_robot(name: str = "r1", *, source_url: str, **values: Any) -> Robot:
+    defaults: dict[str, Any] = {"records": 5, "interval": 1}
+    return Robot.objects.create(name=name, source_url=source_url, **{**defaults, **values})
+
+
+def cycles(robot: Robot) -> list[RobotCycle]:
+    return list(RobotCycle.objects.filter(robot=robot).order_by("number"))
+
+
+def finished_cycles(robot: Robot, count: int) -> list[RobotCycle]:
+    """Return the robot's finished cycles once there are ``count`` of them (empty before: keep waiting)."""
+    done = list(RobotCycle.objects.filter(robot=robot, finished_at__isnull=False).order_by("number"))
+    return done if len(done) >= count else []
+
+
+def ended(cycle: RobotCycle) -> datetime:
+    assert cycle.finished_at is not None
+    return cycle.finished_at
+
+
+def chain_jobs(conn: redis.Redis, robot: Robot) -> list[str]:
+    """Return the robot-queue job ids of ``robot`` that may still start a cycle (queued, scheduled, started)."""
+    prefix = f"robot-{robot.pk}-"
+    queue = Queue("robot", connection=conn)
+    ids = set(queue.get_job_ids()) | set(queue.scheduled_job_registry.get_job_ids())
+    ids |= set(queue.started_job_registry.get_job_ids())
+    return sorted(job_id for job_id in ids if job_id.startswith(prefix))
+
+
+def job_status(conn: redis.Redis, job_id: str) -> str | None:
+    raw = conn.hget(Job.key_for(job_id), "status")
+    return raw.decode() if isinstance(raw, bytes) else raw
+
+
+def kill_tree(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL a worker and every process it forked (work horses, pool children, scheduler): a pod kill."""
+    parent = psutil.Process(proc.pid)
+    family = [*parent.children(recursive=True), parent]
+    for member in family:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            member.send_signal(signal.SIGKILL)
+    psutil.wait_procs(family, timeout=10)
+    proc.wait(10)
+
+
+StartSweeper = Callable[..., subprocess.Popen[bytes]]
+
+
+@pytest.fixture
+def start_sweeper(subprocess_env: dict[str, str], tmp_path: Path) -> Iterator[StartSweeper]:
+    """Start the real sweeper process (``manage.py sweep``) with a short interval."""
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        env = {**subprocess_env, "SWEEP_INTERVAL": "1", **(extra_env or {})}
+        log = open(tmp_path / f"sweeper-{len(procs)}.log", "wb")  # noqa: SIM115 - closed with the process.
+        cmd = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), "sweep"]
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        stop_process(proc)

@@ -1,0 +1,267 @@
+"""The robot JSON API: every status code, the auth rules, and the prototype's legacy endpoints."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import redis
+from django.contrib.auth.models import Permission, User
+from django.test import Client, override_settings
+from django.utils import timezone
+from rq.job import Job
+
+from robot.models import Robot, RobotAudit, RobotCycle
+from tests.robot.support import HttpStub, make_robot
+
+TOKEN = "s3cret-" + "x" * 40
+BEARER = {"HTTP_AUTHORIZATION": f"Bearer {TOKEN}"}
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("api_token")]
+
+
+@pytest.fixture
+def api_token() -> Any:
+    with override_settings(ROBOT_API_TOKEN=TOKEN, DEFAULT_ROBOT="demo"):
+        yield
+
+
+@pytest.fixture
+def api() -> Client:
+    return Client(enforce_csrf_checks=True)
+
+
+@pytest.fixture
+def robot(stub: HttpStub) -> Robot:
+    return make_robot("demo", source_url=stub.url, records=20, interval=15)
+
+
+def call(client: Client, method: str, path: str, body: Any = None, **extra: Any) -> Any:
+    if method == "get":
+        return client.get(path, **extra)
+    data = json.dumps(body) if body is not None else ""
+    return getattr(client, method)(path, data=data, content_type="application/json", **extra)
+
+
+ENDPOINTS = [
+    ("get", "/api/robots/demo/"),
+    ("put", "/api/robots/demo/"),
+    ("get", "/api/robots/demo/cycles/"),
+    ("post", "/api/robots/demo/start/"),
+    ("post", "/api/robots/demo/stop/"),
+    ("post", "/api/robots/demo/run/"),
+    ("get", "/api/wstart"),
+    ("post", "/api/wstart"),
+    ("delete", "/api/wstop"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), ENDPOINTS)
+def test_anonymous_requests_get_401_and_change_nothing(api: Client, robot: Robot, method: str, path: str) -> None:
+    response = call(api, method, path, {})
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith("Bearer")
+    assert response.json()["error"]["code"] == "unauthenticated"
+    assert Robot.objects.get(pk=robot.pk).state == "stopped" and not RobotAudit.objects.exists()
+
+
+@pytest.mark.parametrize("header", ["Bearer wrong", "Basic abc", f"Bearer {TOKEN}x"])
+def test_a_wrong_token_gets_401(api: Client, robot: Robot, header: str) -> None:
+    response = call(api, "post", "/api/robots/demo/start/", HTTP_AUTHORIZATION=header)
+    assert response.status_code == 401 and Robot.objects.get(pk=robot.pk).state == "stopped"
+
+
+def test_token_auth_is_off_when_no_token_is_configured(api: Client, robot: Robot) -> None:
+    with override_settings(ROBOT_API_TOKEN=""):
+        response = call(api, "get", "/api/robots/demo/", HTTP_AUTHORIZATION="Bearer ")
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize(("method", "path"), ENDPOINTS)
+def test_authenticated_non_staff_get_403(api: Client, robot: Robot, method: str, path: str) -> None:
+    api.force_login(User.objects.create_user("user", password="pw"))
+    response = call(api, method, path, {})
+    assert response.status_code == 403 and response.json()["error"]["code"] == "forbidden"
+    assert not RobotAudit.objects.exists()
+
+
+def test_staff_need_the_robot_permissions(api: Client, robot: Robot) -> None:
+    staff = User.objects.create_user("staff", password="pw", is_staff=True)
+    api.force_login(staff)
+    assert call(api, "get", "/api/robots/demo/").status_code == 403
+    staff.user_permissions.add(Permission.objects.get(codename="view_robot"))
+    assert call(api, "get", "/api/robots/demo/").status_code == 200
+    api.cookies.load({"csrftoken": "a" * 32})
+    csrf = {"HTTP_X_CSRFTOKEN": "a" * 32}
+    assert call(api, "post", "/api/robots/demo/stop/", **csrf).status_code == 403
+
+
+def test_a_staff_session_must_pass_csrf_for_unsafe_methods(api: Client, robot: Robot) -> None:
+    api.force_login(User.objects.create_superuser("admin", password="pw"))
+    refused = call(api, "post", "/api/robots/demo/stop/")
+    api.cookies.load({"csrftoken": "b" * 32})
+    accepted = call(api, "post", "/api/robots/demo/stop/", HTTP_X_CSRFTOKEN="b" * 32)
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "csrf_failed"
+    assert accepted.status_code == 200
+    audit = RobotAudit.objects.get()
+    assert (audit.action, audit.actor.username if audit.actor else "", audit.source) == ("stop", "admin", "api")
+
+
+def test_a_bearer_token_needs_no_csrf(api: Client, robot: Robot, redis_conn: redis.Redis) -> None:
+    response = call(api, "post", "/api/robots/demo/start/", {}, **BEARER)
+    assert response.status_code == 200
+    assert RobotAudit.objects.get().actor_label == "api-token"
+
+
+def test_put_creates_then_updates_a_robot(api: Client, stub: HttpStub) -> None:
+    body = {"source_url": stub.url, "records": 30, "timedelta": 20, "msg": "hello", "target_url": None}
+    created = call(api, "put", "/api/robots/new-bot/", body, **BEARER)
+    updated = call(api, "put", "/api/robots/new-bot/", {"records": 31, "target_url": "https://t.example/in"}, **BEARER)
+    robot = Robot.objects.get(name="new-bot")
+    assert (created.status_code, updated.status_code) == (201, 200)
+    assert created.json()["ok"] is True and created.json()["state"] == "stopped"
+    assert (robot.records, robot.interval, robot.msg, robot.target_url) == (31, 20, "hello", "https://t.example/in")
+    assert list(RobotAudit.objects.order_by("id").values_list("action", flat=True)) == ["create", "update"]
+
+
+@pytest.mark.parametrize(
+    ("body", "fields"),
+    [
+        ({"records": 20}, {"source_url"}),
+        ({"source_url": "not a url", "records": 0, "timedelta": 86_401}, {"source_url", "records", "timedelta"}),
+        ({"source_url": "http://s.example/", "records": "20"}, {"records"}),
+        ({"source_url": "http://s.example/", "timedelta": 1.5}, {"timedelta"}),
+        ({"source_url": "http://s.example/", "records": True}, {"records"}),
+        ({"source_url": "http://s.example/", "msg": 5}, {"msg"}),
+        ({"source_url": "http://s.example/", "colour": "red"}, {"colour"}),
+    ],
+)
+def test_put_with_invalid_values_is_422_with_fields_and_creates_nothing(
+    api: Client, body: dict[str, Any], fields: set[str]
+) -> None:
+    response = call(api, "put", "/api/robots/bad/", body, **BEARER)
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "invalid" and set(error["fields"]) == fields
+    assert not Robot.objects.exists()
+
+
+def test_non_json_bodies_are_415_and_malformed_ones_400(api: Client, robot: Robot) -> None:
+    auth = BEARER["HTTP_AUTHORIZATION"]
+    form = api.post("/api/robots/demo/start/", data={"records": "20"}, HTTP_AUTHORIZATION=auth)
+    broken = api.post("/api/robots/demo/start/", data="{oops", content_type="application/json", HTTP_AUTHORIZATION=auth)
+    array = call(api, "post", "/api/robots/demo/start/", [1, 2], **BEARER)
+    assert (form.status_code, broken.status_code, array.status_code) == (415, 400, 400)
+    assert broken.json()["error"]["code"] == "malformed"
+    assert Robot.objects.get(pk=robot.pk).state == "stopped"
+
+
+def test_get_status_reports_state_chain_cycles_and_totals(api: Client, robot: Robot) -> None:
+    Robot.objects.filter(pk=robot.pk).update(total_fetched=5, total_done=4, total_failed=1, cycles_completed=1)
+    now = timezone.now()
+    RobotCycle.objects.create(robot=robot, number=1, started_at=now, finished_at=now, fetched=5, done=4, failed=1)
+    RobotCycle.objects.create(robot=robot, number=2, started_at=now)
+    body = call(api, "get", "/api/robots/demo/", **BEARER).json()
+    assert body["state"] == "stopped" and body["job_id"] is None and body["next_run_at"] is None
+    assert body["cycles_completed"] == 1 and body["timedelta"] == 15 and body["records"] == 20
+    assert body["current_cycle"]["number"] == 2 and body["last_cycle"]["number"] == 1
+    assert body["totals"] == {"fetched": 5, "done": 4, "failed": 1, "duplicates": 0, "cancelled": 0}
+
+
+def test_unknown_robot_is_404(api: Client) -> None:
+    for method, path in ENDPOINTS[:6]:
+        response = call(api, method, path.replace("demo", "ghost"), {} if method != "put" else {"records": 2}, **BEARER)
+        assert response.status_code in (404, 422), (method, path)
+        if method != "put":
+            assert response.json()["error"]["code"] == "not_found"
+
+
+def test_cycles_are_listed_newest_first(api: Client, robot: Robot) -> None:
+    now = timezone.now()
+    for number in (1, 2, 3):
+        RobotCycle.objects.create(robot=robot, number=number, started_at=now, finished_at=now, fetched=number)
+    body = call(api, "get", "/api/robots/demo/cycles/?limit=2", **BEARER).json()
+    assert [c["number"] for c in body["cycles"]] == [3, 2]
+    assert set(body["cycles"][0]) >= {"started_at", "finished_at", "fetched", "dispatched", "done", "failed"}
+    assert call(api, "get", "/api/robots/demo/cycles/?limit=x", **BEARER).status_code == 422
+
+
+def test_start_with_the_original_body_updates_and_starts(api: Client, robot: Robot, redis_conn: redis.Redis) -> None:
+    body = {"timedelta": 15, "records": 25, "msg": "start regular job", "rplstatus": "START"}
+    response = call(api, "post", "/api/robots/demo/start/", body, **BEARER)
+    robot.refresh_from_db()
+    assert response.status_code == 200
+    assert response.json() == {
+        "ok": True,
+        "state": "running",
+        "job_id": robot.job_id,
+        "queue": "robot",
+        "next_run_at": robot.next_run_at.isoformat() if robot.next_run_at else None,
+    }
+    assert (robot.records, robot.msg) == (25, "start regular job")
+    assert Job.exists(robot.job_id, connection=redis_conn)
+
+
+def test_start_of_a_running_robot_is_422_already_running(api: Client, robot: Robot) -> None:
+    call(api, "post", "/api/robots/demo/start/", **BEARER)
+    response = call(api, "post", "/api/robots/demo/start/", {"records": 50}, **BEARER)
+    assert response.status_code == 422
+    assert response.json()["ok"] is False and response.json()["error"]["code"] == "already_running"
+    assert Robot.objects.get(pk=robot.pk).records == 20
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"timedelta": 0}, {"records": 10_001}, {"timedelta": "15"}, {"records": None}, {"rplstatus": "STOP"}]
+    + [{"timedelta": [15]}, {"msg": {"a": 1}}, {"source_url": "http://elsewhere/"}],
+)
+def test_start_with_bad_values_is_422_and_does_not_start(api: Client, robot: Robot, body: dict[str, Any]) -> None:
+    response = call(api, "post", "/api/robots/demo/start/", body, **BEARER)
+    assert response.status_code == 422 and response.json()["error"]["code"] == "invalid"
+    assert Robot.objects.get(pk=robot.pk).state == "stopped"
+
+
+def test_stop_is_200_and_idempotent_and_now_must_be_boolean(api: Client, robot: Robot) -> None:
+    call(api, "post", "/api/robots/demo/start/", **BEARER)
+    first = call(api, "post", "/api/robots/demo/stop/", **BEARER)
+    again = call(api, "post", "/api/robots/demo/stop/", {"now": True}, **BEARER)
+    bad = call(api, "post", "/api/robots/demo/stop/", {"now": "yes"}, **BEARER)
+    assert (first.status_code, again.status_code, bad.status_code) == (200, 200, 422)
+    assert first.json()["state"] == "stopped" and first.json()["job_id"] is None
+    assert list(RobotAudit.objects.order_by("id").values_list("action", flat=True)) == ["start", "stop", "stop_now"]
+
+
+def test_run_starts_one_cycle_and_is_409_while_a_cycle_is_in_progress(
+    api: Client, robot: Robot, redis_conn: redis.Redis
+) -> None:
+    ran = call(api, "post", "/api/robots/demo/run/", **BEARER)
+    assert ran.status_code == 200 and Job.exists(ran.json()["job_id"], connection=redis_conn)
+    RobotCycle.objects.create(robot=robot, number=1, started_at=timezone.now())
+    refused = call(api, "post", "/api/robots/demo/run/", **BEARER)
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "cycle_in_progress"
+
+
+def test_wrong_methods_are_405(api: Client, robot: Robot) -> None:
+    assert call(api, "get", "/api/robots/demo/start/", **BEARER).status_code == 405
+    assert call(api, "delete", "/api/robots/demo/", **BEARER).status_code == 405
+    assert call(api, "post", "/api/wstop", **BEARER).status_code == 405
+
+
+def test_legacy_wstart_and_wstop_drive_the_default_robot(api: Client, robot: Robot) -> None:
+    assert call(api, "get", "/api/wstart", **BEARER).json()["status"] == "NotFound"
+    started = call(
+        api, "post", "/api/wstart", {"timedelta": 15, "records": 25, "msg": "m", "rplstatus": "START"}, **BEARER
+    )
+    found = call(api, "get", "/api/wstart", **BEARER).json()
+    again = call(api, "post", "/api/wstart", {"timedelta": 15}, **BEARER)
+    stopped = call(api, "delete", "/api/wstop", **BEARER)
+    assert started.status_code == 200 and again.status_code == 422
+    assert found["status"] == "Found" and found["job_id"] == started.json()["job_id"]
+    assert stopped.status_code == 200 and Robot.objects.get(pk=robot.pk).state == "stopped"
+    assert call(api, "get", "/api/wstart", **BEARER).json()["status"] == "NotFound"
+    assert set(RobotAudit.objects.values_list("source", flat=True)) == {"legacy_api"}
+
+
+def test_legacy_endpoints_without_the_default_robot_are_404(api: Client) -> None:
+    assert call(api, "post", "/api/wstart", **BEARER).status_code == 404
+    assert call(api, "delete", "/api/wstop", **BEARER).status_code == 404

@@ -1,0 +1,39 @@
+"""Configuration mistakes surface as system checks with stable ids."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import override_settings
+
+from robot.checks import robot_settings_check
+
+
+def ids() -> set[str]:
+    return {message.id or "" for message in robot_settings_check()}
+
+
+def test_default_configuration_passes() -> None:
+    assert ids() == set()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "check_id"),
+    [
+        ({"ROBOT_API_TOKEN": "short", "DEBUG": False}, "robot.E001"),
+        ({"WORKERS": 0}, "robot.E002"),
+        ({"ROBOT_FETCH_TIMEOUT": 0}, "robot.E003"),
+        ({"ROBOT_POST_TIMEOUT": 0}, "robot.E003"),
+        ({"ROBOT_FETCH_MAX_BYTES": 10}, "robot.E004"),
+        ({"ROBOT_RECORD_RETRIES": -1}, "robot.E005"),
+        ({"DEFAULT_ROBOT": "not a slug"}, "robot.E006"),
+        ({"RQ_JOB_TIMEOUT": 20}, "robot.W001"),
+    ],
+)
+def test_bad_setting_is_reported(overrides: dict[str, object], check_id: str) -> None:
+    with override_settings(**overrides):
+        assert check_id in ids()
+
+
+def test_a_short_token_is_tolerated_while_debugging() -> None:
+    with override_settings(ROBOT_API_TOKEN="short", DEBUG=True):
+        assert ids() == set()

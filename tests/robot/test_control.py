@@ -1,0 +1,219 @@
+"""Start, stop, stop-now and run-once against a real Redis: exactly one chain, whatever the order of calls."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import redis
+from django.db import connection, transaction
+from django.utils import timezone
+from rq.job import Job
+from rq.queue import Queue
+
+from robot import errors, services
+from robot.errors import RobotError
+from robot.models import ProcessedRecord, Robot, RobotAudit, RobotCycle
+from robot.services import chain
+from tests.helpers import wait_for
+from tests.robot.support import HttpStub, Reply, chain_jobs, make_robot
+
+ACTOR = services.Actor(source="api", label="tester", remote_addr="10.0.0.7")
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def robot_queue(conn: redis.Redis) -> Queue:
+    return Queue("robot", connection=conn)
+
+
+def schedule_next(robot: Robot, seconds: float = 60) -> str:
+    """Put the robot in the state a finished cycle leaves: running, next cycle scheduled later."""
+    Robot.objects.filter(pk=robot.pk).update(state=Robot.State.RUNNING)
+    with transaction.atomic():
+        return chain.arm(chain.lock_robot(pk=robot.pk), run_at=timezone.now() + timedelta(seconds=seconds))
+
+
+def test_start_enqueues_one_cycle_job_named_by_the_chain_token(stub: HttpStub, redis_conn: redis.Redis) -> None:
+    robot = make_robot(source_url=stub.url)
+    started = services.robot_start(name="r1", actor=ACTOR)
+    robot.refresh_from_db()
+    assert robot.state == "running" and robot.job_id == started.job_id
+    assert robot_queue(redis_conn).get_job_ids() == [robot.job_id]
+    job = Job.fetch(robot.job_id, connection=redis_conn, serializer="rq.serializers.JSONSerializer")
+    assert job.func_name == "robot.jobs.run_cycle" and job.args == [robot.pk, robot.job_id]
+    audit = RobotAudit.objects.get(robot=robot)
+    assert (audit.action, audit.source, audit.actor_label, audit.remote_addr) == ("start", "api", "tester", "10.0.0.7")
+
+
+def test_start_of_a_running_robot_is_refused_and_changes_nothing(stub: HttpStub, redis_conn: redis.Redis) -> None:
+    make_robot(source_url=stub.url, records=5)
+    first = services.robot_start(name="r1", actor=ACTOR)
+    with pytest.raises(RobotError) as refused:
+        services.robot_start(name="r1", values={"records": 9}, actor=ACTOR)
+    robot = Robot.objects.get(name="r1")
+    assert refused.value.code == errors.ALREADY_RUNNING
+    assert (robot.records, robot.job_id) == (5, first.job_id)
+    assert robot_queue(redis_conn).get_job_ids() == [first.job_id]
+    assert RobotAudit.objects.filter(action="start").count() == 1
+
+
+def test_start_applies_given_values_and_invalid_values_change_nothing(stub: HttpStub, redis_conn: redis.Redis) -> None:
+    make_robot(source_url=stub.url)
+    with pytest.raises(RobotError) as invalid:
+        services.robot_start(name="r1", values={"interval": 0, "records": 10_001}, actor=ACTOR)
+    assert invalid.value.code == errors.INVALID and set(invalid.value.fields) == {"timedelta", "records"}
+    assert Robot.objects.get(name="r1").state == "stopped" and robot_queue(redis_conn).count == 0
+    robot = services.robot_start(name="r1", values={"interval": 30, "records": 7, "msg": "go"}, actor=ACTOR)
+    robot.refresh_from_db()
+    assert (robot.interval, robot.records, robot.msg, robot.state) == (30, 7, "go", "running")
+
+
+def test_stop_removes_the_scheduled_job_before_returning(stub: HttpStub, redis_conn: redis.Redis) -> None:
+    robot = make_robot(source_url=stub.url)
+    token = schedule_next(robot)
+    assert token in robot_queue(redis_conn).scheduled_job_registry.get_job_ids()
+    services.robot_stop(name="r1", actor=ACTOR)
+    robot.refresh_from_db()
+    assert token not in robot_queue(redis_conn).scheduled_job_registry.get_job_ids()
+    assert not Job.exists(token, connection=redis_conn)
+    assert (robot.state, robot.job_id, robot.next_run_at) == ("stopped", "", None)
+    assert chain_jobs(redis_conn, robot) == []
+
+
+def test_stop_is_idempotent(stub: HttpStub) -> None:
+    make_robot(source_url=stub.url)
+    services.robot_stop(name="r1", actor=ACTOR)
+    services.robot_stop(name="r1", actor=ACTOR)
+    assert Robot.objects.get(name="r1").state == "stopped"
+    assert list(RobotAudit.objects.values_list("action", flat=True)) == ["stop", "stop"]
+
+
+def test_a_late_job_from_an_old_token_does_nothing(stub: HttpStub) -> None:
+    robot = make_robot(source_url=stub.url)
+    old = schedule_next(robot)
+    services.robot_stop(name="r1", actor=ACTOR)
+    new = services.robot_start(name="r1", actor=ACTOR).job_id
+    assert services.cycle_run(robot_id=robot.pk, token=old) is None
+    assert RobotCycle.objects.count() == 0
+    assert services.cycle_run(robot_id=robot.pk, token=new) is not None
+    assert RobotCycle.objects.get().job_id == new
+
+
+def test_the_same_token_cannot_start_two_cycles(stub: HttpStub) -> None:
+    stub.handler = lambda seen: Reply(body=[{"id": 1}])
+    robot = make_robot(source_url=stub.url)
+    token = services.robot_start(name="r1", actor=ACTOR).job_id
+    assert services.cycle_run(robot_id=robot.pk, token=token) is not None
+    assert services.cycle_run(robot_id=robot.pk, token=token) is None  # e.g. RQ delivered it twice
+    assert RobotCycle.objects.count() == 1
+
+
+def test_stop_then_start_during_a_cycle_leaves_one_chain(stub: HttpStub, redis_conn: redis.Redis) -> None:
+    stub.handler = lambda seen: Reply(body=[{"id": 1}])
+    robot = make_robot(source_url=stub.url)
+    token = services.robot_start(name="r1", actor=ACTOR).job_id
+    cycle_id = services.cycle_run(robot_id=robot.pk, token=token)  # fanned out, its record still queued
+    assert cycle_id is not None
+    services.robot_stop(name="r1", actor=ACTOR)
+    services.robot_start(name="r1", actor=ACTOR)
+    assert chain_jobs(redis_conn, robot) == []  # the unfinished cycle will arm the next one
+    record = ProcessedRecord.objects.get()
+    services.record_finish(record_id=record.pk, status="done")
+    robot.refresh_from_db()
+    assert RobotCycle.objects.get(pk=cycle_id).status == "finished"
+    assert chain_jobs(redis_conn, robot) == [robot.job_id]
+    assert robot_queue(redis_conn).scheduled_job_registry.get_job_ids() == [robot.job_id]
+
+
+def test_run_once_is_refused_while_a_cycle_is_in_progress(stub: HttpStub, redis_conn: redis.Redis) -> None:
+    robot = make_robot(source_url=stub.url)
+    RobotCycle.objects.create(robot=robot, number=1, started_at=timezone.now())
+    with pytest.raises(RobotError) as refused:
+        services.robot_run_once(name="r1", actor=ACTOR)
+    assert refused.value.code == errors.CYCLE_IN_PROGRESS
+    assert Robot.objects.get(pk=robot.pk).job_id == "" and robot_queue(redis_conn).count == 0
+
+
+def test_run_once_of_a_stopped_robot_runs_one_cycle_and_schedules_nothing(
+    stub: HttpStub, redis_conn: redis.Redis
+) -> None:
+    robot = make_robot(source_url=stub.url)
+    token = services.robot_run_once(name="r1", actor=ACTOR).job_id
+    assert robot_queue(redis_conn).get_job_ids() == [token]
+    services.cycle_run(robot_id=robot.pk, token=token)  # the source gives nothing: the cycle ends at once
+    robot.refresh_from_db()
+    assert RobotCycle.objects.get().status == "finished"
+    assert (robot.state, robot.job_id, robot.next_run_at) == ("stopped", "", None)
+    assert robot_queue(redis_conn).scheduled_job_registry.get_job_ids() == []
+
+
+def test_run_once_of_a_running_robot_replaces_the_scheduled_job(stub: HttpStub, redis_conn: redis.Redis) -> None:
+    robot = make_robot(source_url=stub.url)
+    old = schedule_next(robot)
+    new = services.robot_run_once(name="r1", actor=ACTOR).job_id
+    assert robot_queue(redis_conn).scheduled_job_registry.get_job_ids() == []
+    assert robot_queue(redis_conn).get_job_ids() == [new] and new != old
+    assert chain_jobs(redis_conn, robot) == [new]
+
+
+def test_stop_now_cancels_the_queued_records_their_jobs_and_the_cycle(stub: HttpStub, redis_conn: redis.Redis) -> None:
+    stub.handler = lambda seen: Reply(body=[{"id": 1}, {"id": 2}, {"id": 3}])
+    robot = make_robot(source_url=stub.url)
+    token = services.robot_start(name="r1", actor=ACTOR).job_id
+    services.cycle_run(robot_id=robot.pk, token=token)
+    job_ids = [record.job_id for record in ProcessedRecord.objects.all()]
+    assert sorted(Queue("records", connection=redis_conn).get_job_ids()) == sorted(job_ids)
+    services.robot_stop(name="r1", now=True, actor=ACTOR)
+    cycle = RobotCycle.objects.get()
+    robot.refresh_from_db()
+    assert set(ProcessedRecord.objects.values_list("status", flat=True)) == {"cancelled"}
+    assert (cycle.status, cycle.cancelled, cycle.finished_at is not None) == ("cancelled", 3, True)
+    assert not any(Job.exists(job_id, connection=redis_conn) for job_id in job_ids)
+    assert (robot.state, robot.total_cancelled, robot.cycles_completed) == ("stopped", 3, 1)
+    assert RobotAudit.objects.filter(action="stop_now", detail="cancelled=3").exists()
+
+
+def test_concurrent_starts_from_threads_make_exactly_one_chain(stub: HttpStub, redis_conn: redis.Redis) -> None:
+    robot = make_robot(source_url=stub.url)
+    barrier = threading.Barrier(8)
+
+    def start() -> str:
+        barrier.wait()
+        try:
+            return services.robot_start(name="r1", actor=ACTOR).job_id
+        except RobotError as exc:
+            return exc.code
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: start(), range(8)))
+    robot.refresh_from_db()
+    assert sorted(results).count(errors.ALREADY_RUNNING) == 7
+    assert robot.job_id in results
+    assert chain_jobs(redis_conn, robot) == [robot.job_id]
+
+
+def test_concurrent_starts_from_processes_make_exactly_one_chain_and_422_for_the_rest(
+    stub: HttpStub, redis_conn: redis.Redis, subprocess_env: dict[str, str], tmp_path: Path
+) -> None:
+    robot = make_robot(source_url=stub.url)
+    env = {**subprocess_env, "ROBOT_API_TOKEN": "t" * 40}
+    cmd = [sys.executable, "-m", "tests.robot.concurrent_start", "r1", str(tmp_path)]
+    procs = [
+        subprocess.Popen([*cmd, str(i)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in range(6)
+    ]
+    wait_for(lambda: len(list(tmp_path.glob("ready-*"))) == 6, timeout=60, message="processes ready")
+    (tmp_path / "go").touch()
+    outputs = [proc.communicate(timeout=60) for proc in procs]
+    statuses = sorted(int(out.split()[0]) for out, _ in outputs)
+    robot.refresh_from_db()
+    assert statuses == [200, 422, 422, 422, 422, 422], outputs
+    assert sum(b'"already_running"' in out for out, _ in outputs) == 5
+    assert chain_jobs(redis_conn, robot) == [robot.job_id]
+    assert RobotAudit.objects.filter(action="start", source="api", actor_label="api-token").count() == 1

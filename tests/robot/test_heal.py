@@ -1,0 +1,149 @@
+"""The sweeper's repairs, decided from the database and checked against what Redis still knows."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import redis
+from django.db import transaction
+from django.test import override_settings
+from django.utils import timezone
+from rq.job import Job
+from rq.queue import Queue
+
+from robot import services
+from robot.models import ProcessedRecord, Robot, RobotAudit, RobotCycle
+from robot.services import chain, heal
+from tests.robot.support import HttpStub, Reply, chain_jobs, make_robot
+
+ACTOR = services.Actor(source="api", label="tester")
+JSON = "rq.serializers.JSONSerializer"
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def overdue(robot: Robot, seconds: float = 10) -> None:
+    Robot.objects.filter(pk=robot.pk).update(next_run_at=timezone.now() - timedelta(seconds=seconds))
+
+
+def fanned_out(stub: HttpStub, ids: list[int], age: float = 10) -> tuple[Robot, RobotCycle]:
+    stub.handler = lambda seen: Reply(body=[{"id": n} for n in ids])
+    robot = make_robot(source_url=stub.url)
+    token = services.robot_start(name=robot.name, actor=ACTOR).job_id
+    cycle_id = services.cycle_run(robot_id=robot.pk, token=token)
+    assert cycle_id is not None
+    RobotCycle.objects.filter(pk=cycle_id).update(fanned_out_at=timezone.now() - timedelta(seconds=age))
+    return robot, RobotCycle.objects.get(pk=cycle_id)
+
+
+def test_a_running_robot_whose_chain_job_vanished_is_re_armed(stub: HttpStub, redis_conn: redis.Redis) -> None:
+    robot = make_robot(source_url=stub.url)
+    Robot.objects.filter(pk=robot.pk).update(state="running", job_id="robot-1-lost")
+    overdue(robot)
+    assert services.robot_heal_all() == 1
+    robot.refresh_from_db()
+    assert robot.job_id.startswith(f"robot-{robot.pk}-") and robot.job_id != "robot-1-lost"
+    assert chain_jobs(redis_conn, robot) == [robot.job_id]
+    assert RobotAudit.objects.get(action="heal", source="system").detail == "chain re-armed: job robot-1-lost was None"
+    assert services.robot_heal_all() == 0  # once re-armed, the next sweep leaves it alone
+
+
+def test_a_chain_waiting_for_its_time_or_for_a_worker_is_left_alone(stub: HttpStub, redis_conn: redis.Redis) -> None:
+    robot = make_robot(source_url=stub.url)
+    token = services.robot_start(name="r1", actor=ACTOR).job_id  # queued, no worker running
+    overdue(robot)
+    assert services.robot_heal_all() == 0
+    services.robot_stop(name="r1", actor=ACTOR)
+    Robot.objects.filter(pk=robot.pk).update(state="running")
+    with transaction.atomic():
+        later = chain.arm(chain.lock_robot(pk=robot.pk), run_at=timezone.now() + timedelta(seconds=60))
+    assert services.robot_heal_all() == 0
+    assert Robot.objects.get(pk=robot.pk).job_id == later != token
+
+
+def test_an_overdue_scheduled_job_is_replaced_when_no_scheduler_moves_it(
+    stub: HttpStub, redis_conn: redis.Redis
+) -> None:
+    robot = make_robot(source_url=stub.url)
+    Robot.objects.filter(pk=robot.pk).update(state="running")
+    with transaction.atomic():
+        stuck = chain.arm(chain.lock_robot(pk=robot.pk), run_at=timezone.now() + timedelta(seconds=60))
+    overdue(robot)
+    assert services.robot_heal_all() == 1
+    robot.refresh_from_db()
+    assert not Job.exists(stuck, connection=redis_conn)
+    assert Queue("robot", connection=redis_conn).get_job_ids() == [robot.job_id]
+
+
+def test_a_stopped_robot_without_a_cycle_is_not_touched(stub: HttpStub, redis_conn: redis.Redis) -> None:
+    robot = make_robot(source_url=stub.url)
+    overdue(robot)
+    assert services.robot_heal_all() == 0
+    assert chain_jobs(redis_conn, robot) == []
+
+
+@override_settings(ROBOT_FETCH_TIMEOUT=1)
+def test_a_cycle_that_never_fanned_out_is_failed_as_interrupted_and_the_chain_goes_on(
+    stub: HttpStub, redis_conn: redis.Redis
+) -> None:
+    robot = make_robot(source_url=stub.url, state="running")
+    stale = timezone.now() - timedelta(seconds=heal.fetch_stall_seconds() + 1)
+    cycle = RobotCycle.objects.create(robot=robot, number=1, started_at=stale)
+    fresh_robot = make_robot("r2", source_url=stub.url, state="running")
+    RobotCycle.objects.create(robot=fresh_robot, number=1, started_at=timezone.now())
+    assert services.robot_heal_all() == 1
+    cycle.refresh_from_db()
+    robot.refresh_from_db()
+    assert cycle.status == "failed" and cycle.error.startswith("interrupted")
+    assert chain_jobs(redis_conn, robot) == [robot.job_id]
+    assert RobotCycle.objects.get(robot=fresh_robot).finished_at is None
+
+
+def test_records_whose_jobs_were_lost_are_re_dispatched_with_new_job_ids(
+    stub: HttpStub, redis_conn: redis.Redis
+) -> None:
+    robot, cycle = fanned_out(stub, [1, 2, 3])
+    redis_conn.delete(*(Job.key_for(r.job_id) for r in ProcessedRecord.objects.filter(source_id__in=["1", "2"])))
+    assert services.robot_heal_all() == 2
+    records = {r.source_id: r for r in ProcessedRecord.objects.all()}
+    assert (records["1"].dispatches, records["2"].dispatches, records["3"].dispatches) == (2, 2, 1)
+    queued = set(Queue("records", connection=redis_conn, serializer=JSON).get_job_ids())
+    assert {records["1"].job_id, records["2"].job_id} <= queued
+    assert services.robot_heal_all() == 0
+
+
+def test_a_record_stuck_in_a_dead_workers_hands_is_re_dispatched(stub: HttpStub, redis_conn: redis.Redis) -> None:
+    robot, cycle = fanned_out(stub, [1])
+    record = ProcessedRecord.objects.get()
+    redis_conn.hset(Job.key_for(record.job_id), "status", "started")
+    ProcessedRecord.objects.update(attempts=1, started_at=timezone.now() - timedelta(seconds=5))
+    assert services.robot_heal_all() == 0  # still within the POST timeout
+    ProcessedRecord.objects.update(started_at=timezone.now() - timedelta(seconds=heal.post_stall_seconds() + 1))
+    assert services.robot_heal_all() == 1
+    assert ProcessedRecord.objects.get().dispatches == 2
+
+
+@override_settings(ROBOT_RECORD_RETRIES=1)
+def test_a_lost_record_without_attempts_left_fails_and_finishes_its_cycle(
+    stub: HttpStub, redis_conn: redis.Redis
+) -> None:
+    robot, cycle = fanned_out(stub, [1])
+    record = ProcessedRecord.objects.get()
+    ProcessedRecord.objects.update(attempts=2)
+    redis_conn.delete(Job.key_for(record.job_id))
+    assert services.robot_heal_all() == 1
+    record.refresh_from_db()
+    cycle.refresh_from_db()
+    assert record.status == "failed" and record.error.startswith("gave up after 2 attempts")
+    assert (cycle.status, cycle.failed) == ("finished", 1)
+
+
+def test_redis_being_down_is_logged_not_raised(stub: HttpStub) -> None:
+    robot = make_robot(source_url=stub.url, state="running", job_id="robot-1-x")
+    overdue(robot)
+    queues = {
+        name: {"URL": "redis://127.0.0.1:1/0", "SERIALIZER": JSON} for name in ("registrations", "robot", "records")
+    }
+    with override_settings(RQ_QUEUES=queues):
+        assert services.robot_heal_all() == 0
+    assert Robot.objects.get(pk=robot.pk).job_id == "robot-1-x"

@@ -1,0 +1,55 @@
+"""Invariants the code relies on are database constraints, not conventions."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from robot.models import ProcessedRecord, Robot, RobotCycle
+
+pytestmark = pytest.mark.django_db
+
+
+def robot() -> Robot:
+    return Robot.objects.create(name="r1", source_url="http://s.example/")
+
+
+def test_a_robot_cannot_have_two_unfinished_cycles() -> None:
+    r = robot()
+    RobotCycle.objects.create(robot=r, number=1, started_at=timezone.now())
+    with pytest.raises(IntegrityError), transaction.atomic():
+        RobotCycle.objects.create(robot=r, number=2, started_at=timezone.now())
+    RobotCycle.objects.filter(number=1).update(finished_at=timezone.now())
+    RobotCycle.objects.create(robot=r, number=2, started_at=timezone.now())
+
+
+def test_cycle_numbers_are_unique_per_robot() -> None:
+    r = robot()
+    RobotCycle.objects.create(robot=r, number=1, started_at=timezone.now(), finished_at=timezone.now())
+    with pytest.raises(IntegrityError), transaction.atomic():
+        RobotCycle.objects.create(robot=r, number=1, started_at=timezone.now(), finished_at=timezone.now())
+
+
+def test_a_source_id_is_stored_once_per_robot() -> None:
+    r = robot()
+    cycle = RobotCycle.objects.create(robot=r, number=1, started_at=timezone.now())
+    ProcessedRecord.objects.create(robot=r, cycle=cycle, source_id="7", payload={})
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ProcessedRecord.objects.create(robot=r, cycle=cycle, source_id="7", payload={})
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("records", 0), ("records", 10_001), ("interval", 0), ("interval", 86_401)]
+)
+def test_ranges_are_enforced_by_the_database(field: str, value: int) -> None:
+    r = robot()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Robot.objects.filter(pk=r.pk).update(**{field: value})
+
+
+def test_record_job_id_names_the_dispatch() -> None:
+    r = robot()
+    cycle = RobotCycle.objects.create(robot=r, number=1, started_at=timezone.now())
+    record = ProcessedRecord.objects.create(robot=r, cycle=cycle, source_id="7", payload={}, dispatches=3)
+    assert record.job_id == f"rec-{record.pk}-3"

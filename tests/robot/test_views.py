@@ -1,0 +1,35 @@
+"""The public demo feed: deterministic, endless, shaped like the original's todo list."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+
+def test_demo_feed_serves_the_ids_after_the_cursor() -> None:
+    body = Client().get("/api/demo/todos/?limit=3&after=40").json()
+    assert [item["id"] for item in body] == [41, 42, 43]
+    assert set(body[0]) == {"id", "user_id", "title", "due_on", "status"}
+    assert body[0]["status"] in {"pending", "completed"}
+
+
+def test_demo_feed_is_deterministic_and_defaults_to_twenty_from_the_start() -> None:
+    first = Client().get("/api/demo/todos/").json()
+    again = Client().get("/api/demo/todos/?limit=20&after=0").json()
+    assert first == again and [item["id"] for item in first] == list(range(1, 21))
+
+
+def test_demo_feed_is_endless_and_serves_the_largest_batch() -> None:
+    body = Client().get("/api/demo/todos/?limit=10000&after=999999999").json()
+    assert len(body) == 10_000 and body[-1]["id"] == 1_000_009_999
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=10001", "limit=abc", "after=-1", "after=1.5", "limit=-3"])
+def test_demo_feed_rejects_bad_parameters_with_400(query: str) -> None:
+    response = Client().get(f"/api/demo/todos/?{query}")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid"
+
+
+def test_demo_feed_is_read_only() -> None:
+    assert Client().post("/api/demo/todos/").status_code == 405
