@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import environ
 
@@ -74,6 +75,15 @@ def database(default_sqlite: Path) -> dict[str, Any]:
         config.setdefault("CONN_MAX_AGE", int_("DATABASE_CONN_MAX_AGE", 60))
         config["CONN_HEALTH_CHECKS"] = True
     return config
+
+
+def redis_url_with_timeouts(url: str, *, socket_timeout: int, connect_timeout: int) -> str:
+    """Return ``url`` with socket timeouts as query parameters, unless the URL already sets them."""
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    query.setdefault("socket_timeout", str(socket_timeout))
+    query.setdefault("socket_connect_timeout", str(connect_timeout))
+    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 def email() -> dict[str, Any]:

@@ -34,7 +34,7 @@ case "$role" in
   web)
     exec gunicorn asyncportal.wsgi:application --config asyncportal/gunicorn.conf.py "$@" ;;
   registrations)
-    exec python manage.py rqworker registrations --serializer "$SERIALIZER" --worker-ttl 60 "$@" ;;
+    exec python manage.py rqworker registrations --with-scheduler --serializer "$SERIALIZER" --worker-ttl 60 "$@" ;;
   robot)
     exec python manage.py rqworker robot --with-scheduler --serializer "$SERIALIZER" --worker-ttl 60 "$@" ;;
   records)

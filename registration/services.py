@@ -11,7 +11,6 @@ import uuid
 from datetime import timedelta
 from typing import TypedDict
 
-import django_rq
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
@@ -26,6 +25,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue, Retry
 from rq.job import Job
 
+from asyncportal import queues
 from asyncportal.queues import REGISTRATIONS
 from registration import errors, selectors
 from registration.models import ACTIVE, Registration, Status
@@ -55,7 +55,7 @@ class RegistrationData(TypedDict):
 
 def _queue() -> Queue:
     # "auto": every enqueue below already runs after the commit, so django-rq must not defer it again.
-    return django_rq.get_queue(REGISTRATIONS, commit_mode="auto")
+    return queues.get_queue(REGISTRATIONS)
 
 
 def _enqueue_after_commit(registration_id: uuid.UUID) -> None:

@@ -87,3 +87,11 @@ def test_env_database_reads_postgres_url(monkeypatch: pytest.MonkeyPatch) -> Non
         5433,
         "portal",
     )
+
+
+def test_redis_url_gets_socket_timeouts_unless_it_sets_its_own() -> None:
+    assert env.redis_url_with_timeouts("redis://h:6379/0", socket_timeout=5, connect_timeout=3) == (
+        "redis://h:6379/0?socket_timeout=5&socket_connect_timeout=3"
+    )
+    kept = env.redis_url_with_timeouts("rediss://:pw@h/1?socket_timeout=9", socket_timeout=5, connect_timeout=3)
+    assert kept == "rediss://:pw@h/1?socket_timeout=9&socket_connect_timeout=3"

@@ -86,20 +86,24 @@ LOGIN_URL = "admin:login"
 vars().update(env.email())
 DEFAULT_FROM_EMAIL = env.str_("DEFAULT_FROM_EMAIL", "asyncportal <noreply@localhost>")
 
+EMAIL_TIMEOUT = env.int_("EMAIL_TIMEOUT", 10)
+
 # Redis and queues. One connection for all queues; JSON serializer everywhere (never pickle).
 REDIS_URL = env.str_("REDIS_URL", "redis://127.0.0.1:6379/0")
 RQ_SERIALIZER = "rq.serializers.JSONSerializer"
 RQ_JOB_TIMEOUT = env.int_("RQ_JOB_TIMEOUT", 180)
 RQ_QUEUES = {
     name: {
-        "URL": REDIS_URL,
+        # django-rq ignores SOCKET_TIMEOUT next to URL, so the timeouts ride in the URL: an unreachable
+        # Redis must make a submission answer "pending" quickly, not hang the request.
+        "URL": env.redis_url_with_timeouts(REDIS_URL, socket_timeout=5, connect_timeout=3),
         "DEFAULT_TIMEOUT": RQ_JOB_TIMEOUT,
         "SERIALIZER": RQ_SERIALIZER,
-        "SOCKET_TIMEOUT": 5,
-        "SOCKET_CONNECT_TIMEOUT": 3,
     }
     for name in ("registrations", "robot", "records")
 }
+# We enqueue from our own transaction.on_commit callbacks; django-rq's deferral on top would return None.
+RQ = {"COMMIT_MODE": "auto"}
 RQ_API_TOKEN = env.str_("RQ_API_TOKEN")
 RQ_SHOW_ADMIN_LINK = True
 
