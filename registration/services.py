@@ -54,7 +54,6 @@ class RegistrationData(TypedDict):
 
 
 def _queue() -> Queue:
-    # "auto": every enqueue below already runs after the commit, so django-rq must not defer it again.
     return queues.get_queue(REGISTRATIONS)
 
 
