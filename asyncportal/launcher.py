@@ -52,7 +52,9 @@ def run() -> int:
         # honcho forwards Ctrl-C to the roles and waits for them; we only wait for honcho.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, lambda *_: honcho.terminate())
-        return honcho.wait()
+        code = honcho.wait()
+        # Ctrl-C is how a developer stops the portal: not a failure.
+        return 0 if code in (130, -signal.SIGINT) else code
     finally:
         if server:
             server.stop()

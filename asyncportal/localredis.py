@@ -73,7 +73,9 @@ def start(data_dir: Path, *, persistent: bool, port: int | None = None, timeout:
         "--daemonize", "no",
         "--logfile", str(data_dir / "redis.log"),
     ]  # fmt: skip
-    process = subprocess.Popen(args, stdin=subprocess.DEVNULL)
+    # Own session: Ctrl-C in the terminal must not stop Redis before the workers have finished their jobs;
+    # the launcher stops it last.
+    process = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)
     server = LocalRedis(process=process, port=port, data_dir=data_dir)
     client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5)
     deadline = time.monotonic() + timeout
