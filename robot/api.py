@@ -69,11 +69,10 @@ def api_view(methods: list[str], source: str = RobotAudit.Source.API) -> Callabl
 
 def _authenticate(request: HttpRequest, source: str) -> Actor | JsonResponse:
     remote_addr = request.META.get("REMOTE_ADDR") or None
-    header = request.headers.get("Authorization", "")
-    if header:
-        scheme, _, given = header.partition(" ")
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer":
         token = settings.ROBOT_API_TOKEN
-        if scheme.lower() == "bearer" and token and secrets.compare_digest(given.strip().encode(), token.encode()):
+        if token and secrets.compare_digest(given.strip().encode(), token.encode()):
             return Actor(source=source, label="api-token", remote_addr=remote_addr)
         return _unauthenticated("Invalid or disabled API token.")
     user = request.user
@@ -114,8 +113,8 @@ def json_body(request: HttpRequest) -> dict[str, Any]:
         raise RobotError(errors.UNSUPPORTED_MEDIA_TYPE)
     try:
         data = json.loads(request.body)
-    except ValueError as exc:
-        raise RobotError(errors.MALFORMED, f"Malformed JSON: {exc}") from None
+    except (ValueError, RecursionError) as exc:
+        raise RobotError(errors.MALFORMED, f"Malformed JSON: {type(exc).__name__}") from None
     if not isinstance(data, dict):
         raise RobotError(errors.MALFORMED)
     return data

@@ -9,3 +9,6 @@ class RobotConfig(AppConfig):
 
     def ready(self) -> None:
         from robot import checks  # noqa: F401 - registers the system checks.
+        from robot.clients import warm_up
+
+        warm_up()

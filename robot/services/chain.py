@@ -22,6 +22,11 @@ from robot.services import queueing
 
 logger = logging.getLogger(__name__)
 
+# Up to this interval, a cycle job is queued a second early and waits for its time (occupying the robot worker
+# for up to two seconds) so the pause is exact; longer intervals tolerate RQ's whole-second scheduling.
+PRECISE_INTERVAL_MAX = 60
+SCHEDULER_LEAD = 1.0
+
 
 def lock_robot(**lookup: object) -> Robot:
     """Return the robot row locked for this transaction (SQLite: the IMMEDIATE transaction is the lock)."""
@@ -43,8 +48,9 @@ def arm(robot: Robot, *, run_at: datetime | None = None) -> str:
     robot.save(update_fields=["job_id", "next_run_at", "updated_at"])
     if old:
         queueing.after_commit(partial(queueing.discard_job, queues.ROBOT, old), f"discard {old}")
+    lead = SCHEDULER_LEAD if robot.interval <= PRECISE_INTERVAL_MAX else 0.0
     queueing.after_commit(
-        partial(queueing.enqueue_cycle, robot.pk, robot.job_id, robot.next_run_at), f"enqueue {robot.job_id}"
+        partial(queueing.enqueue_cycle, robot.pk, robot.job_id, robot.next_run_at, lead), f"enqueue {robot.job_id}"
     )
     logger.info("robot armed robot=%s token=%s run_at=%s", robot.name, robot.job_id, robot.next_run_at)
     return robot.job_id

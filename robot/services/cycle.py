@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from robot.services import chain, queueing
 
 logger = logging.getLogger(__name__)
 
-MAX_EARLY_WAIT = 2.0  # seconds a cycle job waits when RQ's whole-second scheduler started it early
+MAX_EARLY_WAIT = 2.5  # seconds a cycle job may wait for its time (see queueing.enqueue_cycle)
 ID_MAX_LENGTH = 255
 IN_CHUNK = 500
 
@@ -54,7 +55,11 @@ def cycle_run(*, robot_id: int, token: str) -> int | None:
         logger.warning("fetch failed cycle=%s: %s", claim.cycle_id, exc)
         _fail(claim.cycle_id, str(exc))
         return claim.cycle_id
-    _fan_out(claim.cycle_id, items)
+    try:
+        _fan_out(claim.cycle_id, items)
+    except Exception as exc:  # noqa: BLE001 - whatever the batch did to the database, the chain must go on.
+        logger.exception("fan-out failed cycle=%s", claim.cycle_id)
+        _fail(claim.cycle_id, f"fan-out failed: {type(exc).__name__}: {exc}")
     return claim.cycle_id
 
 
@@ -134,8 +139,10 @@ def _split(robot: Robot, items: list[Any]) -> Batch:
             batch.failed += 1
             continue
         if _id_key(source_id) > _id_key(batch.highest):
-            batch.highest = source_id
-        if source_id in batch.new:
+            batch.highest = source_id  # also past unstorable items, so the source does not send them again
+        if not _storable(item):
+            batch.failed += 1
+        elif source_id in batch.new:
             batch.duplicates += 1
         else:
             batch.new[source_id] = item
@@ -165,6 +172,16 @@ def _source_id(item: Any) -> str | None:
         return None
     text = str(value).strip()
     return text if 0 < len(text) <= ID_MAX_LENGTH else None
+
+
+def _storable(item: Any) -> bool:
+    """Refuse what a database would reject (NaN/Infinity; NUL in PostgreSQL's jsonb), so one bad item cannot
+    fail the whole batch again and again."""
+    try:
+        text = json.dumps(item, allow_nan=False)
+    except ValueError:
+        return False
+    return "\\u0000" not in text
 
 
 def _id_key(source_id: str) -> tuple[int, int, str]:

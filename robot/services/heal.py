@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
@@ -37,8 +38,9 @@ def robot_heal_all() -> int:
         logger.warning("robot heal skipped, redis unavailable: %s", exc)
         return 0
     healed = 0
-    candidates = Q(state=Robot.State.RUNNING) | Q(cycles__finished_at__isnull=True)
-    for robot_id in Robot.objects.filter(candidates).values_list("pk", flat=True).distinct():
+    unfinished = RobotCycle.objects.filter(finished_at__isnull=True).values("robot_id")
+    candidates = Q(state=Robot.State.RUNNING) | Q(pk__in=unfinished)
+    for robot_id in Robot.objects.filter(candidates).values_list("pk", flat=True):
         try:
             healed += _heal_robot(robot_id)
         except RedisError as exc:
@@ -149,9 +151,6 @@ def _redispatch(robot_id: int, record_ids: list[int], stale_job_ids: list[str]) 
             ids = list(still.values_list("pk", flat=True))
             ProcessedRecord.objects.filter(pk__in=ids).update(dispatches=F("dispatches") + 1)
             jobs += [(r.pk, r.job_id) for r in ProcessedRecord.objects.filter(pk__in=ids).only("pk", "dispatches")]
-        queueing.after_commit(lambda: queueing.delete_record_jobs(stale_job_ids), "delete stale record jobs")
-        queueing.after_commit(lambda: _enqueue(jobs), f"re-dispatch {len(jobs)} records")
-
-
-def _enqueue(jobs: list[tuple[int, str]]) -> None:
-    queueing.enqueue_records(jobs)
+        # A retry whose scheduler died is deleted, so it cannot also run when that scheduler comes back.
+        queueing.after_commit(partial(queueing.delete_record_jobs, stale_job_ids), "delete stale record jobs")
+        queueing.after_commit(partial(queueing.enqueue_records, jobs), f"re-dispatch {len(jobs)} records")

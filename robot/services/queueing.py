@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -42,15 +42,20 @@ def after_commit(action: Callable[[], object], what: str) -> None:
     transaction.on_commit(run)
 
 
-def enqueue_cycle(robot_id: int, token: str, run_at: datetime) -> None:
-    """Put the cycle job ``token`` on the robot queue now, or schedule it for ``run_at``."""
+def enqueue_cycle(robot_id: int, token: str, run_at: datetime, lead: float = 0.0) -> None:
+    """Put the cycle job ``token`` on the robot queue now, or schedule it ``lead`` seconds before ``run_at``.
+
+    RQ's scheduler works in whole seconds and polls once a second, so a job scheduled for ``run_at`` starts up
+    to two seconds late or one early. Scheduled a second early, it is always waiting on time; it then sleeps
+    until the robot's ``next_run_at`` (see ``cycle._wait_until_due``), so cycles start on the millisecond.
+    """
     queue = queues.get_queue(queues.ROBOT)
     options = {"job_id": token, "result_ttl": RESULT_TTL, "failure_ttl": FAILURE_TTL}
-    if run_at <= timezone.now():
+    enqueue_at = run_at - timedelta(seconds=lead)
+    if enqueue_at <= timezone.now():
         queue.enqueue_call(CYCLE_FUNC, args=[robot_id, token], **options)  # type: ignore[arg-type]
     else:
-        # RQ schedules to the whole second (possibly early); the job sleeps until ``next_run_at`` itself.
-        queue.enqueue_at(run_at, CYCLE_FUNC, robot_id, token, **options)
+        queue.enqueue_at(enqueue_at, CYCLE_FUNC, robot_id, token, **options)
 
 
 def discard_job(queue_name: str, job_id: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from django.test import Client, override_settings
 from django.utils import timezone
 from rq.job import Job
 
+from robot import services
 from robot.models import Robot, RobotAudit, RobotCycle
 from tests.robot.support import HttpStub, make_robot
 
@@ -151,7 +153,8 @@ def test_non_json_bodies_are_415_and_malformed_ones_400(api: Client, robot: Robo
     form = api.post("/api/robots/demo/start/", data={"records": "20"}, HTTP_AUTHORIZATION=auth)
     broken = api.post("/api/robots/demo/start/", data="{oops", content_type="application/json", HTTP_AUTHORIZATION=auth)
     array = call(api, "post", "/api/robots/demo/start/", [1, 2], **BEARER)
-    assert (form.status_code, broken.status_code, array.status_code) == (415, 400, 400)
+    deep = api.post("/api/robots/demo/start/", "[" * 50_000, content_type="application/json", HTTP_AUTHORIZATION=auth)
+    assert (form.status_code, broken.status_code, array.status_code, deep.status_code) == (415, 400, 400, 400)
     assert broken.json()["error"]["code"] == "malformed"
     assert Robot.objects.get(pk=robot.pk).state == "stopped"
 
@@ -265,3 +268,18 @@ def test_legacy_wstart_and_wstop_drive_the_default_robot(api: Client, robot: Rob
 def test_legacy_endpoints_without_the_default_robot_are_404(api: Client) -> None:
     assert call(api, "post", "/api/wstart", **BEARER).status_code == 404
     assert call(api, "delete", "/api/wstop", **BEARER).status_code == 404
+
+
+def test_start_while_redis_is_down_is_not_a_500_and_the_sweeper_repairs_it_later(
+    api: Client, robot: Robot, redis_conn: redis.Redis
+) -> None:
+    down = {"URL": "redis://127.0.0.1:1/0", "SERIALIZER": "rq.serializers.JSONSerializer"}
+    with override_settings(RQ_QUEUES={name: down for name in ("registrations", "robot", "records")}):
+        response = call(api, "post", "/api/robots/demo/start/", **BEARER)
+    robot.refresh_from_db()
+    assert response.status_code == 200 and robot.state == "running"
+    assert not Job.exists(robot.job_id, connection=redis_conn)
+    Robot.objects.filter(pk=robot.pk).update(next_run_at=timezone.now() - timedelta(seconds=10))
+    assert services.robot_heal_all() == 1
+    robot.refresh_from_db()
+    assert Job.exists(robot.job_id, connection=redis_conn)

@@ -44,6 +44,7 @@ def test_fetch_accepts_an_object_holding_the_array(key: str) -> None:
         (200, b"<html>oops</html>", "not JSON"),
         (200, b'{"items": []}', "wrong shape"),
         (200, b'"just a string"', "wrong shape"),
+        (200, b"[" * 100_000 + b"]" * 100_000, "not JSON"),
     ],
 )
 def test_fetch_failure_has_a_reason(status: int, body: bytes, reason: str) -> None:

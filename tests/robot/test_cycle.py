@@ -14,7 +14,7 @@ from rq.queue import Queue
 
 from robot import services
 from robot.models import ProcessedRecord, Robot, RobotCycle
-from tests.robot.support import HttpStub, Reply, Seen, make_robot
+from tests.robot.support import HttpStub, Reply, Seen, chain_jobs, make_robot
 
 ACTOR = services.Actor(source="api", label="tester")
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -32,8 +32,7 @@ def assert_next_cycle_scheduled(robot: Robot, cycle: RobotCycle, conn: redis.Red
     robot.refresh_from_db()
     assert cycle.finished_at is not None
     assert robot.next_run_at == cycle.finished_at + timedelta(seconds=robot.interval)
-    assert Queue("robot", connection=conn).scheduled_job_registry.get_job_ids() == [robot.job_id]
-    assert robot.job_id != cycle.job_id
+    assert chain_jobs(conn, robot) == [robot.job_id] and robot.job_id != cycle.job_id
 
 
 @pytest.mark.parametrize(
@@ -152,3 +151,12 @@ def test_a_cycle_stopped_now_during_its_fetch_fans_out_nothing(stub: HttpStub, r
     assert (cycle.status, cycle.fanned_out_at, ProcessedRecord.objects.count()) == ("cancelled", None, 0)
     assert (robot.state, robot.job_id) == ("stopped", "")
     assert Queue("records", connection=redis_conn).count == 0
+
+
+def test_items_a_database_would_refuse_count_as_failed_and_the_rest_is_processed(stub: HttpStub) -> None:
+    body = b'[{"id": 1, "score": NaN}, {"id": 2, "t": "nul \\u0000"}, {"id": 3, "x": Infinity}, {"id": 4}]'
+    stub.handler = lambda seen: Reply(raw=body)  # Python's json accepts these; PostgreSQL or SQLite would not
+    cycle = start_and_run(make_robot(source_url=stub.url))
+    assert (cycle.fetched, cycle.dispatched, cycle.failed) == (4, 1, 3)
+    assert list(ProcessedRecord.objects.values_list("source_id", flat=True)) == ["4"]
+    assert Robot.objects.get().cursor == "4"
