@@ -35,8 +35,10 @@ typecheck: $(VENV)/.dev-installed
 pytest: $(VENV)/.dev-installed
 	$(BIN)/python -m asyncportal.launcher test $(PYTEST_ARGS)
 
+## bench: print the benchmark tables (each with its anchor measured in the same run); not part of `make test`
 bench: $(VENV)/.dev-installed
-	$(BIN)/python -m asyncportal.launcher test --no-header -p no:cacheprovider -q bench/ -s $(BENCH_ARGS)
+	$(BIN)/python -m bench.registration_intake
+	$(BIN)/python bench/robot_throughput.py
 
 clean:
 	rm -rf $(VENV) var staticfiles .mypy_cache .ruff_cache .pytest_cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -68,6 +69,11 @@ def subprocess_env(transactional_db: None) -> dict[str, str]:
 
 
 def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    """SIGTERM the process (a warm shutdown); after ``timeout`` SIGKILL its whole process group.
+
+    Workers start in their own session, so the group holds a pool's children and the scheduler too: none of
+    them outlives the test to keep working on the test Redis.
+    """
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -75,6 +81,8 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 StartWorker = Callable[..., subprocess.Popen[bytes]]
@@ -96,7 +104,13 @@ def start_worker(subprocess_env: dict[str, str], redis_conn: redis.Redis, tmp_pa
                 cmd.append("--with-scheduler")
         cmd += ["--serializer", SERIALIZER]
         log = open(tmp_path / f"worker-{len(procs)}.log", "wb")  # noqa: SIM115 - closed with the process.
-        proc = subprocess.Popen(cmd, env={**subprocess_env, **(extra_env or {})}, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            cmd,
+            env={**subprocess_env, **(extra_env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         procs.append(proc)
         expected = before + max(pool, 1)
         wait_for(

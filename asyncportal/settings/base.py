@@ -137,5 +137,8 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "rq.worker": {"level": "INFO", "propagate": True},
+        # httpx logs every request at INFO: one line per record is noise, and URLs may carry tokens.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
     },
 }

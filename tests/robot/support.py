@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import psutil  # type: ignore[import-untyped]
+import psutil
 import pytest
 import redis
 from django.conf import settings
