@@ -34,6 +34,7 @@ STATUS = {
     errors.INVALID: 422,
     errors.CYCLE_IN_PROGRESS: 409,
     errors.MALFORMED: 400,
+    errors.TOO_LARGE: 413,
     errors.UNSUPPORTED_MEDIA_TYPE: 415,
 }
 MAX_BODY_BYTES = 64 * 1024
@@ -108,7 +109,7 @@ def json_body(request: HttpRequest) -> dict[str, Any]:
     if not request.body:
         return {}
     if len(request.body) > MAX_BODY_BYTES:
-        raise RobotError(errors.MALFORMED, f"Body larger than {MAX_BODY_BYTES} bytes.")
+        raise RobotError(errors.TOO_LARGE, f"Body larger than {MAX_BODY_BYTES} bytes.")
     if request.content_type not in JSON_CONTENT_TYPES:
         raise RobotError(errors.UNSUPPORTED_MEDIA_TYPE)
     try:

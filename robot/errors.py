@@ -7,6 +7,7 @@ ALREADY_RUNNING = "already_running"
 CYCLE_IN_PROGRESS = "cycle_in_progress"
 INVALID = "invalid"
 MALFORMED = "malformed"
+TOO_LARGE = "too_large"
 UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
 RETRY = "retry"
 
@@ -16,6 +17,7 @@ MESSAGES = {
     CYCLE_IN_PROGRESS: "A cycle of this robot is in progress; try again when it has finished.",
     INVALID: "Some values are invalid.",
     MALFORMED: "The request body is not a JSON object.",
+    TOO_LARGE: "The request body is too large.",
     UNSUPPORTED_MEDIA_TYPE: "Send the body as application/json.",
     RETRY: "Transient failure; the record will be retried.",
 }

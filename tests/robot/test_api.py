@@ -159,6 +159,15 @@ def test_non_json_bodies_are_415_and_malformed_ones_400(api: Client, robot: Robo
     assert Robot.objects.get(pk=robot.pk).state == "stopped"
 
 
+def test_an_oversized_body_is_413_and_changes_nothing(api: Client, robot: Robot) -> None:
+    body = {"msg": "x" * (70 * 1024)}
+    response = call(api, "post", "/api/robots/demo/start/", body, **BEARER)
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "too_large"
+    assert Robot.objects.get(pk=robot.pk).state == "stopped"
+    assert not RobotAudit.objects.filter(robot=robot).exclude(action="create").exists()
+
+
 def test_get_status_reports_state_chain_cycles_and_totals(api: Client, robot: Robot) -> None:
     Robot.objects.filter(pk=robot.pk).update(total_fetched=5, total_done=4, total_failed=1, cycles_completed=1)
     now = timezone.now()
