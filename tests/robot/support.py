@@ -326,3 +326,26 @@ def drip() -> Iterator[DripServer]:
     server = DripServer()
     yield server
     server.close()
+
+
+def due_tokens(conn: redis.Redis, robot: Robot) -> list[str]:
+    """Return the chain tokens of ``robot`` waiting in the ticker's due set (cycles scheduled for later)."""
+    from robot.services.queueing import DUE_KEY
+
+    prefix = f"{robot.pk}:"
+    members = [raw.decode() for raw in conn.zrange(DUE_KEY, 0, -1)]
+    return sorted(member.removeprefix(prefix) for member in members if member.startswith(prefix))
+
+
+def chain_tokens(conn: redis.Redis, robot: Robot) -> list[str]:
+    """Return every token of ``robot`` that may still start a cycle: due later, queued or started."""
+    return sorted(set(chain_jobs(conn, robot)) | set(due_tokens(conn, robot)))
+
+
+def deliver_queued(robot: Robot) -> None:
+    """Run the robot's queued records in-process, as a record worker would (no target: each becomes done)."""
+    from robot.models import ProcessedRecord
+    from robot.services import records_process
+
+    pairs = ProcessedRecord.objects.filter(robot=robot, status=ProcessedRecord.Status.QUEUED)
+    records_process(pairs=list(pairs.values_list("pk", "dispatch")))
