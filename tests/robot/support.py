@@ -250,6 +250,7 @@ class DripServer:
         self.body = b"{}"
         self.byte_interval = 0.0
         self.status = 200
+        self.script: list[tuple[float, bytes, float, int]] = []  # one plan per request, then ``plan``'s
         self.connections = 0
         self.requests: list[tuple[str, float]] = []
         self.in_flight: dict[str, int] = {}
@@ -306,16 +307,19 @@ class DripServer:
             self.requests.append((key, time.time()))
             self.in_flight[key] = self.in_flight.get(key, 0) + 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight[key])
+            plan = (
+                self.script.pop(0) if self.script else (self.header_delay, self.body, self.byte_interval, self.status)
+            )
+        header_delay, body, byte_interval, status = plan
         try:
-            time.sleep(self.header_delay)
-            head = f"HTTP/1.1 {self.status} OK\r\nContent-Type: application/json\r\n"
-            conn.sendall(f"{head}Content-Length: {len(self.body)}\r\n\r\n".encode())
-            for index in range(len(self.body)):
-                if self.byte_interval:
-                    time.sleep(self.byte_interval)
-                conn.sendall(self.body[index : index + 1] if self.byte_interval else self.body)
-                if not self.byte_interval:
-                    break
+            time.sleep(header_delay)
+            head = f"HTTP/1.1 {status} OK\r\nContent-Type: application/json\r\n"
+            conn.sendall(f"{head}Content-Length: {len(body)}\r\n\r\n".encode())
+            if not byte_interval:
+                conn.sendall(body)
+            for index in range(len(body) if byte_interval else 0):
+                time.sleep(byte_interval)
+                conn.sendall(body[index : index + 1])
         finally:
             with self.lock:
                 self.in_flight[key] -= 1
