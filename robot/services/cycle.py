@@ -179,11 +179,12 @@ def _split(robot: Robot, items: list[Any], limit: int) -> Batch:
         if source_id is None:
             batch.failed += 1
             continue
-        if _id_key(source_id) > _id_key(batch.highest):
-            batch.highest = source_id  # also past unstorable items, so the source does not send them again
         if not _storable(source_id, item):
             batch.failed += 1
-        elif source_id in batch.new:
+            continue
+        if _id_key(source_id) > _id_key(batch.highest):
+            batch.highest = source_id
+        if source_id in batch.new:
             batch.duplicates += 1
         else:
             batch.new[source_id] = item
