@@ -28,8 +28,8 @@ from tests.robot.support import (
 __all__ = ["start_sweeper", "stub", "target"]
 pytestmark = pytest.mark.slow
 ACTOR = services.Actor(source="api", label="test")
-RECORDS = 300
-KILLS = 6
+RECORDS = 1000
+KILLS = 10
 
 
 def test_record_workers_killed_mid_chunk_leave_every_record_final_once(

@@ -92,13 +92,13 @@ def test_redis_restarted_empty_between_cycles_is_healed_within_a_minute(
 ) -> None:
     robot = make_robot(source_url=f"{live_server.url}/api/demo/todos/", records=3, interval=2)
     env = {"REDIS_URL": private_redis.url}
-    start_worker("robot", scheduler=True, extra_env=env)
+    start_worker("robot", extra_env=env)
     start_worker("records", pool=2, extra_env=env)
     start_sweeper(env)
     services.robot_start(name=robot.name, actor=ACTOR)
     before = len(wait_for(lambda: finished_cycles(robot, 2), timeout=40, message="two cycles"))
     wait_for(lambda: not RobotCycle.objects.filter(robot=robot, finished_at__isnull=True).exists(), timeout=20)
-    back_at = private_redis.restart_empty()  # the scheduled next cycle is gone with it
+    back_at = private_redis.restart_empty()  # the next cycle's due time is gone with it
     healed = wait_for(lambda: finished_cycles(robot, before + 1), timeout=HEAL_DEADLINE, message="a healed cycle")
     assert healed[before].started_at.timestamp() - back_at < HEAL_DEADLINE
     wait_for(lambda: finished_cycles(robot, before + 2), timeout=HEAL_DEADLINE, message="the chain to go on")
@@ -117,9 +117,10 @@ def test_redis_restarted_empty_mid_cycle_loses_no_record_and_posts_each_once(
     stub.handler = demo_source
     sink = IdempotentTarget(delay=0.4)
     target.handler = sink
-    robot = make_robot(source_url=stub.url, records=6, interval=60, target_url=target.url)
+    # One record per job: the first job is in flight, the five others are queued and vanish with Redis.
+    robot = make_robot(source_url=stub.url, records=6, interval=60, target_url=target.url, chunk_size=1)
     env = {"REDIS_URL": private_redis.url}
-    start_worker("robot", scheduler=True, extra_env=env)
+    start_worker("robot", extra_env=env)
     start_worker("records", pool=1, extra_env=env)
     start_sweeper(env)
     services.robot_start(name=robot.name, actor=ACTOR)
@@ -130,7 +131,7 @@ def test_redis_restarted_empty_mid_cycle_loses_no_record_and_posts_each_once(
     assert (cycle.status, cycle.done, cycle.failed) == ("finished", 6, 0)
     assert sink.effects == {f"r1:{n}" for n in range(1, 7)}
     assert set(ProcessedRecord.objects.values_list("status", flat=True)) == {"done"}
-    assert ProcessedRecord.objects.filter(dispatches__gt=1).exists()  # proof that the sweeper re-dispatched
+    assert ProcessedRecord.objects.filter(dispatch__gt=1).exists()  # proof that the sweeper re-dispatched
 
 
 def test_robot_worker_killed_mid_fetch_is_healed_without_a_double_cycle(
@@ -150,7 +151,7 @@ def test_robot_worker_killed_mid_fetch_is_healed_without_a_double_cycle(
     stub.handler = source
     robot = make_robot(source_url=stub.url, records=2, interval=1)
     env = {"ROBOT_FETCH_TIMEOUT": "2"}
-    worker = start_worker("robot", scheduler=True, extra_env=env)
+    worker = start_worker("robot", extra_env=env)
     start_worker("records", pool=1, extra_env=env)
     start_sweeper(env)
     try:
@@ -158,13 +159,14 @@ def test_robot_worker_killed_mid_fetch_is_healed_without_a_double_cycle(
         wait_for(lambda: len(fetches) >= 2, timeout=30, message="the second cycle's fetch")
         kill_tree(worker)  # the robot pod dies mid-fetch: worker, work horse and scheduler
         killed_at = time.time()
-        start_worker("robot", scheduler=True, extra_env=env)
+        start_worker("robot", extra_env=env)
         wait_for(lambda: finished_cycles(robot, 3), timeout=HEAL_DEADLINE, message="the chain to be re-armed")
     finally:
         hang.set()
     interrupted = RobotCycle.objects.get(robot=robot, number=2)
     healed = RobotCycle.objects.get(robot=robot, number=3)
-    assert interrupted.status == "failed" and interrupted.error.startswith("interrupted")
+    assert (interrupted.status, interrupted.error_code) == ("failed", "worker_lost")
+    assert interrupted.error.startswith("the cycle's worker was lost: ")
     assert healed.status == "finished" and healed.started_at.timestamp() - killed_at < HEAL_DEADLINE
-    assert RobotAudit.objects.filter(robot=robot, action="heal", detail__contains="interrupted").count() == 1
+    assert RobotAudit.objects.filter(robot=robot, action="heal", detail__contains="worker was lost").count() == 1
     no_overlap_and_no_double_run(robot)

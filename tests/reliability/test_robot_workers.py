@@ -38,7 +38,7 @@ def test_a_record_worker_given_sigterm_finishes_its_record_then_exits(
     sink = IdempotentTarget(delay=2.0)
     target.handler = sink
     robot = make_robot(source_url=stub.url, records=1, interval=60, target_url=target.url)
-    start_worker("robot", scheduler=True)
+    start_worker("robot")
     pool = start_worker("records", pool=1)
     services.robot_start(name=robot.name, actor=ACTOR)
     wait_for(lambda: target.requests("POST"), timeout=30, message="the record to be in flight")
@@ -59,10 +59,10 @@ def test_a_record_whose_worker_was_killed_is_retried_and_has_one_effect(
     sink.hold["r1:1"] = stuck  # the first delivery hangs at the target until the worker is killed
     target.handler = sink
     robot = make_robot(source_url=stub.url, records=1, interval=60, target_url=target.url)
-    env = {"ROBOT_POST_TIMEOUT": "1"}
-    start_worker("robot", scheduler=True, extra_env=env)
-    pool = start_worker("records", pool=1, extra_env={"ROBOT_POST_TIMEOUT": "30"})
-    start_sweeper(env)
+    start_worker("robot")
+    # The worker's POST deadline (10 s) outlasts the kill; its lease (deadline + 5 s) is what the sweeper waits out.
+    pool = start_worker("records", pool=1, extra_env={"ROBOT_POST_TIMEOUT": "10"})
+    start_sweeper()
     try:
         services.robot_start(name=robot.name, actor=ACTOR)
         wait_for(lambda: target.requests("POST"), timeout=30, message="the record to be in flight")
@@ -75,7 +75,7 @@ def test_a_record_whose_worker_was_killed_is_retried_and_has_one_effect(
         stuck.set()
     record = ProcessedRecord.objects.get(robot=robot)
     posts = target.requests("POST")
-    assert (record.status, record.attempts, record.dispatches) == ("done", 2, 2)
+    assert (record.status, record.attempts, record.dispatch) == ("done", 2, 2)
     assert record.finished_at is not None and record.finished_at.timestamp() > killed_at
     assert {seen.headers["idempotency-key"] for seen in posts} == {"r1:1"} and len(posts) == 2
     assert sink.effects == {"r1:1"} and sink.calls == {"r1:1": 2}
