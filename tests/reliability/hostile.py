@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import select
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -135,5 +137,89 @@ class HostileServer:
 @pytest.fixture
 def hostile() -> Iterator[HostileServer]:
     server = HostileServer(hold=6.0)
+    yield server
+    server.close()
+
+
+class HostileTarget:
+    """A target whose first answer per Idempotency-Key misbehaves by path; later ones are 200.
+
+    ``max_in_flight`` is the most requests of one key being answered at once: a request counts until its
+    client hangs up or the answer is written, so a delivery the robot cut off no longer counts.
+    """
+
+    def __init__(self, hold: float) -> None:
+        self.hold = hold
+        self.calls: dict[str, int] = {}
+        self.in_flight: dict[str, int] = {}
+        self.max_in_flight = 0
+        self.lock = threading.Lock()
+        target = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                key = self.headers.get("Idempotency-Key", "")
+                behaviour = urlsplit(self.path).path.strip("/")
+                with target.lock:
+                    first = target.calls.get(key, 0) == 0
+                    target.calls[key] = target.calls.get(key, 0) + 1
+                    target.in_flight[key] = target.in_flight.get(key, 0) + 1
+                    target.max_in_flight = max(target.max_in_flight, target.in_flight[key])
+                try:
+                    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                        target._answer(self, behaviour, first)
+                finally:
+                    with target.lock:
+                        target.in_flight[key] -= 1
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
+
+    def url(self, behaviour: str) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/{behaviour}"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def _answer(self, handler: BaseHTTPRequestHandler, behaviour: str, first: bool) -> None:
+        if behaviour == "reject":
+            _send(handler, 400, b'{"error": "invalid"}')
+        elif not first or behaviour == "fine":
+            _send(handler, 200, b'{"ok": true}')
+        elif behaviour == "flaky":
+            _send(handler, 500, b'{"error": "try later"}')
+        elif behaviour == "slow":
+            self._wait_or_hang_up(handler, self.hold)
+        elif behaviour == "drip":
+            self._wait_or_hang_up(handler, self.hold * 0.3)
+            handler.send_response(200)
+            handler.send_header("Content-Length", "200")
+            handler.end_headers()
+            for _ in range(200):
+                handler.wfile.write(b" ")
+                handler.wfile.flush()
+                if self._wait_or_hang_up(handler, self.hold / 100):
+                    return
+
+    @staticmethod
+    def _wait_or_hang_up(handler: BaseHTTPRequestHandler, seconds: float) -> bool:
+        """Wait ``seconds`` unless the client hangs up first; return whether it did."""
+        sock = handler.connection
+        readable, _, _ = select.select([sock], [], [], seconds)
+        if readable:
+            with contextlib.suppress(OSError):
+                return sock.recv(1, socket.MSG_PEEK) == b""
+        return False
+
+
+@pytest.fixture
+def hostile_target() -> Iterator[HostileTarget]:
+    server = HostileTarget(hold=6.0)
     yield server
     server.close()
