@@ -129,6 +129,9 @@ def _fan_out(cycle_id: int, items: list[Any]) -> None:
         if batch.highest and _id_key(batch.highest) > _id_key(robot.cursor):
             robot.cursor = batch.highest
             robot.save(update_fields=["cursor", "updated_at"])
+        if adopted:
+            # They were counted as cancelled when their cycle ended; they are counted again by this one.
+            Robot.objects.filter(pk=robot.pk).update(total_cancelled=F("total_cancelled") - len(adopted))
         jobs = _chunks(adopted, robot.chunk_size) + _chunks(created[len(adopted) :], robot.chunk_size)
         queueing.after_commit(partial(queueing.enqueue_records, jobs), f"enqueue {len(created)} records")
         if not created:

@@ -116,7 +116,7 @@ def _heal_records(cycle: RobotCycle, now: datetime, stranded: set[str]) -> int:
         return 0
     pending: list[Any] = list(
         ProcessedRecord.objects.filter(cycle=cycle, status__in=PENDING).values(
-            "pk", "status", "dispatch", "job_id", "lease_until", "dispatched_at", "attempts"
+            "pk", "status", "dispatch", "job_id", "lease_until", "dispatched_at", "attempts", "cycle_id"
         )
     )
     if not pending:
@@ -165,6 +165,10 @@ def _recover(row: dict[str, Any]) -> None:
     if status == ProcessedRecord.Status.PROCESSING and row["attempts"] > settings.ROBOT_RECORD_RETRIES:
         error = f"gave up after {row['attempts']} attempts: the delivery outlived its lease (worker lost)"
         fence.update(status=ProcessedRecord.Status.FAILED, error=error, finished_at=timezone.now(), lease_until=None)
+        return
+    if records.stopping(row["cycle_id"]):
+        lost = "delivery lost while the cycle was stopped now; delivered by the next start"
+        records.cancel_in_flight(row, lost, status)
         return
     dispatch = row["dispatch"] + 1
     job_id = queueing.record_job_id(row["pk"], dispatch)

@@ -168,7 +168,12 @@ def _finish(row: dict[str, Any], status: str, error: str = "") -> bool:
 
 
 def _retry_later(row: dict[str, Any], attempt: int, detail: str) -> bool:
-    """Give the record a new dispatch of its own, due after the backoff for ``attempt``."""
+    """Give the record a new dispatch of its own, due after the backoff for ``attempt``.
+
+    In a cycle stopped now, the record is cancelled instead: the next start delivers it with the others.
+    """
+    if stopping(row["cycle_id"]):
+        return cancel_in_flight(row, f"{detail} (attempt {attempt}; stopped now, delivered by the next start)")
     dispatch = row["dispatch"] + 1
     job_id = queueing.record_job_id(row["pk"], dispatch)
     changed = _fenced(row, Status.PROCESSING).update(
@@ -187,6 +192,24 @@ def _retry_later(row: dict[str, Any], attempt: int, detail: str) -> bool:
     except RedisError as exc:
         logger.warning("record retry not enqueued, left to the sweeper record=%s: %s", row["pk"], exc)
     return True
+
+
+def stopping(cycle_id: int) -> bool:
+    """Whether the cycle was stopped now (it holds cancelled records): nothing in it is retried any more."""
+    return ProcessedRecord.objects.filter(cycle_id=cycle_id, status=Status.CANCELLED).exists()
+
+
+def cancel_in_flight(row: dict[str, Any], error: str, status: str = Status.PROCESSING) -> bool:
+    """Cancel a record this dispatch still owns (``status``), fencing its job out."""
+    return bool(
+        _fenced(row, status).update(
+            status=Status.CANCELLED,
+            dispatch=F("dispatch") + 1,
+            finished_at=timezone.now(),
+            lease_until=None,
+            error=error[:2000],
+        )
+    )
 
 
 def hand_back(rows: list[dict[str, Any]]) -> int:

@@ -214,7 +214,7 @@ class HostileTarget:
         readable, _, _ = select.select([sock], [], [], seconds)
         if readable:
             with contextlib.suppress(OSError):
-                return sock.recv(1, socket.MSG_PEEK) == b""
+                return bool(sock.recv(1, socket.MSG_PEEK) == b"")
         return False
 
 

@@ -20,10 +20,9 @@ from asyncportal import queues
 from asyncportal.localredis import free_port
 from robot import services
 from robot.models import Robot, RobotCycle
-from robot.services import queueing
 from tests.conftest import StartWorker, stop_process
 from tests.helpers import wait_for
-from tests.robot.support import HttpStub, StartSweeper, demo_source, make_robot, start_sweeper, stub
+from tests.robot.support import HttpStub, StartSweeper, demo_source, due_tokens, make_robot, start_sweeper, stub
 
 __all__ = ["start_sweeper", "stub"]
 pytestmark = pytest.mark.slow
@@ -131,7 +130,7 @@ def test_fifty_concurrent_starts_then_two_hundred_random_operations_keep_one_cha
         and not any(go.returned > stop.sent and go.sent < cycle.started_at.timestamp() for go in goes)
     ]
     robot.refresh_from_db()
-    due = [m.decode() for m in queues.get_connection().zrange(queueing.DUE_KEY, 0, -1)]
+    due = due_tokens(queues.get_connection(), robot)
     print(
         f"control storm: starts=50 ok={sum(op.status == 200 for op in starts)} ops={len(log)} "
         f"ok={sum(op.status == 200 for op in log)} cycles={len(cycles)} late={late} due_after_stop={due}"

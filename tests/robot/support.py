@@ -337,7 +337,8 @@ def due_tokens(conn: redis.Redis, robot: Robot) -> list[str]:
     from robot.services.queueing import DUE_KEY
 
     prefix = f"{robot.pk}:"
-    members = [raw.decode() for raw in conn.zrange(DUE_KEY, 0, -1)]
+    found: Any = conn.zrange(DUE_KEY, 0, -1)
+    members = [raw.decode() for raw in found]
     return sorted(member.removeprefix(prefix) for member in members if member.startswith(prefix))
 
 

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from robot.models import Robot, RobotAudit, RobotCycle
-from tests.robot.support import HttpStub, chain_jobs, make_robot
+from tests.robot.support import HttpStub, chain_tokens, make_robot
 
 pytestmark = pytest.mark.django_db(transaction=True)
 CHANGELIST = "/admin/robot/robot/"
@@ -43,7 +43,7 @@ def test_start_and_stop_actions_drive_every_selected_robot(
     assert action(admin_client_, "start_robots", robots[:1]) == ["a: Robot a is already running."]
     assert action(admin_client_, "stop_robots", robots) == ["a: stopped.", "b: stopped."]
     assert set(Robot.objects.values_list("state", flat=True)) == {"stopped"}
-    assert all(chain_jobs(redis_conn, robot) == [] for robot in robots)
+    assert all(chain_tokens(redis_conn, robot) == [] for robot in robots)
     audit = RobotAudit.objects.filter(action="start").first()
     assert audit is not None and (audit.source, audit.actor_label, audit.remote_addr) == ("admin", "boss", "127.0.0.1")
 
@@ -75,7 +75,7 @@ def test_a_button_posts_to_the_service_and_redirects_back(
     robot.refresh_from_db()
     assert response.redirect_chain[-1][0] == reverse("admin:robot_robot_change", args=[robot.pk])
     assert [str(m) for m in response.context["messages"]] == ["r1: started."]
-    assert robot.state == "running" and chain_jobs(redis_conn, robot) == [robot.job_id]
+    assert robot.state == "running" and chain_tokens(redis_conn, robot) == [robot.job_id]
 
 
 def test_buttons_need_post_and_the_change_permission(admin_client_: Client, stub: HttpStub) -> None:
@@ -97,21 +97,29 @@ def test_saving_the_form_changes_settings_but_never_state_token_or_totals(
 ) -> None:
     robot = make_robot(source_url=stub.url)
     Robot.objects.filter(pk=robot.pk).update(state="running", job_id="robot-1-live", total_done=9)
-    form = {"msg": "edited", "source_url": stub.url, "records": 8, "interval": 3, "target_url": ""}
+    form = {"msg": "edited", "source_url": stub.url, "records": 8, "chunk_size": 4, "interval": 3, "target_url": ""}
     response = admin_client_.post(reverse("admin:robot_robot_change", args=[robot.pk]), form)
     robot.refresh_from_db()
     assert response.status_code == 302
-    assert (robot.msg, robot.records, robot.interval) == ("edited", 8, 3)
+    assert (robot.msg, robot.records, robot.chunk_size, robot.interval) == ("edited", 8, 4, 3)
     assert (robot.state, robot.job_id, robot.total_done) == ("running", "robot-1-live", 9)
     assert RobotAudit.objects.get().action == "update"
 
 
 def test_adding_a_robot_creates_it_stopped_and_audited(admin_client_: Client, stub: HttpStub) -> None:
-    form = {"name": "fresh", "msg": "", "source_url": stub.url, "records": 20, "interval": 15, "target_url": ""}
+    form = {
+        "name": "fresh",
+        "msg": "",
+        "source_url": stub.url,
+        "records": 20,
+        "chunk_size": 10,
+        "interval": 15,
+        "target_url": "",
+    }
     response = admin_client_.post(reverse("admin:robot_robot_add"), form)
     assert response.status_code == 302
     robot = Robot.objects.get(name="fresh")
-    assert robot.state == "stopped"
+    assert (robot.state, robot.chunk_size) == ("stopped", 10)
     assert RobotAudit.objects.get().action == "create"
 
 

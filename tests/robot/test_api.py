@@ -14,7 +14,7 @@ from django.utils import timezone
 from rq.job import Job
 
 from robot import services
-from robot.models import Robot, RobotAudit, RobotCycle
+from robot.models import ProcessedRecord, Robot, RobotAudit, RobotCycle
 from tests.robot.support import HttpStub, make_robot
 
 TOKEN = "s3cret-" + "x" * 40
@@ -117,12 +117,13 @@ def test_a_bearer_token_needs_no_csrf(api: Client, robot: Robot, redis_conn: red
 
 def test_put_creates_then_updates_a_robot(api: Client, stub: HttpStub) -> None:
     body = {"source_url": stub.url, "records": 30, "timedelta": 20, "msg": "hello", "target_url": None}
-    created = call(api, "put", "/api/robots/new-bot/", body, **BEARER)
+    created = call(api, "put", "/api/robots/new-bot/", {**body, "chunk_size": 25}, **BEARER)
     updated = call(api, "put", "/api/robots/new-bot/", {"records": 31, "target_url": "https://t.example/in"}, **BEARER)
     robot = Robot.objects.get(name="new-bot")
     assert (created.status_code, updated.status_code) == (201, 200)
     assert created.json()["ok"] is True and created.json()["state"] == "stopped"
     assert (robot.records, robot.interval, robot.msg, robot.target_url) == (31, 20, "hello", "https://t.example/in")
+    assert robot.chunk_size == 25
     assert list(RobotAudit.objects.order_by("id").values_list("action", flat=True)) == ["create", "update"]
 
 
@@ -136,6 +137,9 @@ def test_put_creates_then_updates_a_robot(api: Client, stub: HttpStub) -> None:
         ({"source_url": "http://s.example/", "records": True}, {"records"}),
         ({"source_url": "http://s.example/", "msg": 5}, {"msg"}),
         ({"source_url": "http://s.example/", "colour": "red"}, {"colour"}),
+        ({"source_url": "http://s.example/", "chunk_size": 0}, {"chunk_size"}),
+        ({"source_url": "http://s.example/", "chunk_size": 1001}, {"chunk_size"}),
+        ({"source_url": "http://s.example/", "chunk_size": "10"}, {"chunk_size"}),
     ],
 )
 def test_put_with_invalid_values_is_422_with_fields_and_creates_nothing(
@@ -176,8 +180,37 @@ def test_get_status_reports_state_chain_cycles_and_totals(api: Client, robot: Ro
     body = call(api, "get", "/api/robots/demo/", **BEARER).json()
     assert body["state"] == "stopped" and body["job_id"] is None and body["next_run_at"] is None
     assert body["cycles_completed"] == 1 and body["timedelta"] == 15 and body["records"] == 20
+    assert body["chunk_size"] == 10
     assert body["current_cycle"]["number"] == 2 and body["last_cycle"]["number"] == 1
+    assert body["last_cycle"]["error_code"] is None
     assert body["totals"] == {"fetched": 5, "done": 4, "failed": 1, "duplicates": 0, "cancelled": 0}
+
+
+def test_a_running_cycle_reports_its_counts_live_from_its_records(api: Client, robot: Robot) -> None:
+    now = timezone.now()
+    cycle = RobotCycle.objects.create(robot=robot, number=1, started_at=now, fanned_out_at=now, fetched=5, failed=1)
+    for source_id, status in (("1", "done"), ("2", "failed"), ("3", "processing"), ("4", "queued")):
+        ProcessedRecord.objects.create(robot=robot, cycle=cycle, source_id=source_id, payload={}, status=status)
+    current = call(api, "get", "/api/robots/demo/", **BEARER).json()["current_cycle"]
+    assert (current["done"], current["failed"], current["cancelled"]) == (1, 2, 0)  # failed: 1 refused + 1 record
+    cycle.refresh_from_db()
+    assert (cycle.done, cycle.failed) == (0, 1)  # stored only when the cycle finishes
+
+
+def test_a_failed_cycle_reports_its_error_code_and_sentence(api: Client, robot: Robot) -> None:
+    now = timezone.now()
+    error = "the source answered HTTP 503"
+    RobotCycle.objects.create(
+        robot=robot,
+        number=1,
+        started_at=now,
+        finished_at=now,
+        status="failed",
+        error_code="fetch_http_status",
+        error=error,
+    )
+    (cycle,) = call(api, "get", "/api/robots/demo/cycles/", **BEARER).json()["cycles"]
+    assert (cycle["status"], cycle["error_code"], cycle["error"]) == ("failed", "fetch_http_status", error)
 
 
 def test_unknown_robot_is_404(api: Client) -> None:
@@ -225,7 +258,7 @@ def test_start_of_a_running_robot_is_422_already_running(api: Client, robot: Rob
 @pytest.mark.parametrize(
     "body",
     [{"timedelta": 0}, {"records": 10_001}, {"timedelta": "15"}, {"records": None}, {"rplstatus": "STOP"}]
-    + [{"timedelta": [15]}, {"msg": {"a": 1}}, {"source_url": "http://elsewhere/"}],
+    + [{"timedelta": [15]}, {"msg": {"a": 1}}, {"source_url": "http://elsewhere/"}, {"chunk_size": 0}],
 )
 def test_start_with_bad_values_is_422_and_does_not_start(api: Client, robot: Robot, body: dict[str, Any]) -> None:
     response = call(api, "post", "/api/robots/demo/start/", body, **BEARER)

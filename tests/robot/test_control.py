@@ -16,12 +16,20 @@ from django.utils import timezone
 from rq.job import Job
 from rq.queue import Queue
 
-from robot import errors, services
+from robot import errors, jobs, services
 from robot.errors import RobotError
 from robot.models import ProcessedRecord, Robot, RobotAudit, RobotCycle
-from robot.services import chain
+from robot.services import chain, queueing
 from tests.helpers import wait_for
-from tests.robot.support import HttpStub, Reply, chain_jobs, make_robot
+from tests.robot.support import (
+    HttpStub,
+    IdempotentTarget,
+    Reply,
+    chain_tokens,
+    deliver_queued,
+    due_tokens,
+    make_robot,
+)
 
 ACTOR = services.Actor(source="api", label="tester", remote_addr="10.0.0.7")
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -73,16 +81,16 @@ def test_start_applies_given_values_and_invalid_values_change_nothing(stub: Http
     assert (robot.interval, robot.records, robot.msg, robot.state) == (30, 7, "go", "running")
 
 
-def test_stop_removes_the_scheduled_job_before_returning(stub: HttpStub, redis_conn: redis.Redis) -> None:
+def test_stop_removes_the_due_cycle_before_returning(stub: HttpStub, redis_conn: redis.Redis) -> None:
     robot = make_robot(source_url=stub.url)
     token = schedule_next(robot)
-    assert token in robot_queue(redis_conn).scheduled_job_registry.get_job_ids()
+    assert due_tokens(redis_conn, robot) == [token] and robot_queue(redis_conn).count == 0
     services.robot_stop(name="r1", actor=ACTOR)
     robot.refresh_from_db()
-    assert token not in robot_queue(redis_conn).scheduled_job_registry.get_job_ids()
+    assert due_tokens(redis_conn, robot) == [] and queueing.tick() == 0
     assert not Job.exists(token, connection=redis_conn)
     assert (robot.state, robot.job_id, robot.next_run_at) == ("stopped", "", None)
-    assert chain_jobs(redis_conn, robot) == []
+    assert chain_tokens(redis_conn, robot) == []
 
 
 def test_stop_is_idempotent(stub: HttpStub) -> None:
@@ -121,12 +129,11 @@ def test_stop_then_start_during_a_cycle_leaves_one_chain(stub: HttpStub, redis_c
     assert cycle_id is not None
     services.robot_stop(name="r1", actor=ACTOR)
     services.robot_start(name="r1", actor=ACTOR)
-    assert chain_jobs(redis_conn, robot) == []  # the unfinished cycle will arm the next one
-    record = ProcessedRecord.objects.get()
-    services.record_finish(record_id=record.pk, status="done")
+    assert chain_tokens(redis_conn, robot) == []  # the unfinished cycle will arm the next one
+    deliver_queued(robot)
     robot.refresh_from_db()
     assert RobotCycle.objects.get(pk=cycle_id).status == "finished"
-    assert chain_jobs(redis_conn, robot) == [robot.job_id]
+    assert chain_tokens(redis_conn, robot) == [robot.job_id]
 
 
 def test_run_once_is_refused_while_a_cycle_is_in_progress(stub: HttpStub, redis_conn: redis.Redis) -> None:
@@ -148,33 +155,99 @@ def test_run_once_of_a_stopped_robot_runs_one_cycle_and_schedules_nothing(
     robot.refresh_from_db()
     assert RobotCycle.objects.get().status == "finished"
     assert (robot.state, robot.job_id, robot.next_run_at) == ("stopped", "", None)
-    assert robot_queue(redis_conn).scheduled_job_registry.get_job_ids() == []
+    assert chain_tokens(redis_conn, robot) == []
 
 
-def test_run_once_of_a_running_robot_replaces_the_scheduled_job(stub: HttpStub, redis_conn: redis.Redis) -> None:
+def test_run_once_of_a_running_robot_replaces_the_due_cycle(stub: HttpStub, redis_conn: redis.Redis) -> None:
     robot = make_robot(source_url=stub.url)
     old = schedule_next(robot)
     new = services.robot_run_once(name="r1", actor=ACTOR).job_id
-    assert robot_queue(redis_conn).scheduled_job_registry.get_job_ids() == []
+    assert due_tokens(redis_conn, robot) == []
     assert robot_queue(redis_conn).get_job_ids() == [new] and new != old
-    assert chain_jobs(redis_conn, robot) == [new]
+    assert chain_tokens(redis_conn, robot) == [new]
 
 
-def test_stop_now_cancels_the_queued_records_their_jobs_and_the_cycle(stub: HttpStub, redis_conn: redis.Redis) -> None:
+def test_stop_now_cancels_the_queued_records_fences_their_jobs_out_and_ends_the_cycle(
+    stub: HttpStub, redis_conn: redis.Redis
+) -> None:
     stub.handler = lambda seen: Reply(body=[{"id": 1}, {"id": 2}, {"id": 3}])
     robot = make_robot(source_url=stub.url)
     token = services.robot_start(name="r1", actor=ACTOR).job_id
-    services.cycle_run(robot_id=robot.pk, token=token)
-    job_ids = [record.job_id for record in ProcessedRecord.objects.all()]
-    assert sorted(Queue("records", connection=redis_conn).get_job_ids()) == sorted(job_ids)
+    cycle_id = services.cycle_run(robot_id=robot.pk, token=token)
+    assert cycle_id is not None
+    records = Queue("records", connection=redis_conn, serializer="rq.serializers.JSONSerializer")
+    (job_id,) = records.get_job_ids()
+    assert job_id == queueing.chunk_job_id(cycle_id, 0)
     services.robot_stop(name="r1", now=True, actor=ACTOR)
     cycle = RobotCycle.objects.get()
     robot.refresh_from_db()
-    assert set(ProcessedRecord.objects.values_list("status", flat=True)) == {"cancelled"}
+    assert set(ProcessedRecord.objects.values_list("status", "dispatch")) == {("cancelled", 2)}
     assert (cycle.status, cycle.cancelled, cycle.finished_at is not None) == ("cancelled", 3, True)
-    assert not any(Job.exists(job_id, connection=redis_conn) for job_id in job_ids)
     assert (robot.state, robot.total_cancelled, robot.cycles_completed) == ("stopped", 3, 1)
     assert RobotAudit.objects.filter(action="stop_now", detail="cancelled=3").exists()
+    job = records.fetch_job(job_id)
+    assert job is not None  # left in Redis: the new dispatch numbers make it a no-op
+    assert jobs.process_records(*job.args) == {"done": 0, "failed": 0, "retried": 0, "skipped": 3, "handed_back": 0}
+    assert set(ProcessedRecord.objects.values_list("status", flat=True)) == {"cancelled"}
+
+
+def test_stop_now_lets_a_delivery_in_flight_finish_truthfully_then_ends_the_cycle_cancelled(
+    stub: HttpStub, target: HttpStub
+) -> None:
+    stub.handler = lambda seen: Reply(body=[{"id": 1}, {"id": 2}])
+    sink = IdempotentTarget()
+    release = threading.Event()
+    sink.hold["r1:1"] = release
+    target.handler = sink
+    robot = make_robot(source_url=stub.url, target_url=target.url, chunk_size=1)
+    token = services.robot_start(name="r1", actor=ACTOR).job_id
+    services.cycle_run(robot_id=robot.pk, token=token)
+    first = ProcessedRecord.objects.get(source_id="1")
+
+    def deliver() -> dict[str, int]:
+        try:
+            return jobs.process_records([[first.pk, first.dispatch]])
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        delivery = pool.submit(deliver)
+        wait_for(lambda: target.requests("POST"), message="the first record in flight")
+        services.robot_stop(name="r1", now=True, actor=ACTOR)
+        assert RobotCycle.objects.get().finished_at is None  # the delivery in flight is still pending
+        assert dict(ProcessedRecord.objects.values_list("source_id", "status")) == {"1": "processing", "2": "cancelled"}
+        release.set()
+        assert delivery.result(timeout=30)["done"] == 1
+    cycle = RobotCycle.objects.get()
+    assert (cycle.status, cycle.done, cycle.cancelled) == ("cancelled", 1, 1)
+    assert dict(ProcessedRecord.objects.values_list("source_id", "status")) == {"1": "done", "2": "cancelled"}
+    assert sink.effects == {"r1:1"}
+
+
+def test_the_next_cycle_adopts_records_cancelled_by_stop_now_first_and_delivers_them_once(
+    stub: HttpStub, redis_conn: redis.Redis
+) -> None:
+    batches = iter([[{"id": 1}, {"id": 2}, {"id": 3}], [{"id": 4}, {"id": 5}, {"id": 6}]])
+    stub.handler = lambda seen: Reply(body=next(batches))
+    robot = make_robot(source_url=stub.url, records=4, chunk_size=2)
+    token = services.robot_start(name="r1", actor=ACTOR).job_id
+    services.cycle_run(robot_id=robot.pk, token=token)
+    services.robot_stop(name="r1", now=True, actor=ACTOR)
+    token = services.robot_start(name="r1", actor=ACTOR).job_id
+    second_id = services.cycle_run(robot_id=robot.pk, token=token)
+    assert stub.requests("GET")[1].query == {"limit": "1", "after": "3"}  # the adopted count against records
+    adopted = list(ProcessedRecord.objects.filter(source_id__in=["1", "2", "3"]).order_by("pk"))
+    assert {(r.cycle_id, r.status, r.dispatch) for r in adopted} == {(second_id, "queued", 3)}
+    redo = [queueing.record_job_id(adopted[0].pk, 3), queueing.record_job_id(adopted[2].pk, 3)]
+    assert [r.job_id for r in adopted] == [redo[0], redo[0], redo[1]]
+    records = Queue("records", connection=redis_conn)
+    assert set(redo) <= set(records.get_job_ids())
+    deliver_queued(robot)
+    first, second = RobotCycle.objects.order_by("number")
+    assert (first.status, first.cancelled) == ("cancelled", 3)  # what it reported when it ended stays
+    assert (second.status, second.fetched, second.dispatched, second.done) == ("finished", 1, 4, 4)
+    done = ProcessedRecord.objects.filter(status="done", attempts=1)
+    assert sorted(done.values_list("source_id", flat=True)) == ["1", "2", "3", "4"]
 
 
 def test_concurrent_starts_from_threads_make_exactly_one_chain(stub: HttpStub, redis_conn: redis.Redis) -> None:
@@ -195,7 +268,7 @@ def test_concurrent_starts_from_threads_make_exactly_one_chain(stub: HttpStub, r
     robot.refresh_from_db()
     assert sorted(results).count(errors.ALREADY_RUNNING) == 7
     assert robot.job_id in results
-    assert chain_jobs(redis_conn, robot) == [robot.job_id]
+    assert chain_tokens(redis_conn, robot) == [robot.job_id]
 
 
 def test_concurrent_starts_from_processes_make_exactly_one_chain_and_422_for_the_rest(
@@ -214,5 +287,5 @@ def test_concurrent_starts_from_processes_make_exactly_one_chain_and_422_for_the
     robot.refresh_from_db()
     assert statuses == [200, 422, 422, 422, 422, 422], outputs
     assert sum(b'"already_running"' in out for out, _ in outputs) == 5
-    assert chain_jobs(redis_conn, robot) == [robot.job_id]
+    assert chain_tokens(redis_conn, robot) == [robot.job_id]
     assert RobotAudit.objects.filter(action="start", source="api", actor_label="api-token").count() == 1

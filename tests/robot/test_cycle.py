@@ -14,7 +14,8 @@ from rq.queue import Queue
 
 from robot import services
 from robot.models import ProcessedRecord, Robot, RobotCycle
-from tests.robot.support import HttpStub, Reply, Seen, chain_jobs, make_robot
+from robot.services import queueing
+from tests.robot.support import HttpStub, Reply, Seen, chain_jobs, deliver_queued, due_tokens, make_robot
 
 ACTOR = services.Actor(source="api", label="tester")
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -24,7 +25,6 @@ def start_and_run(robot: Robot) -> RobotCycle:
     token = services.robot_start(name=robot.name, actor=ACTOR).job_id
     cycle_id = services.cycle_run(robot_id=robot.pk, token=token)
     assert cycle_id is not None
-    assert cycle_id is not None
     return RobotCycle.objects.get(pk=cycle_id)
 
 
@@ -32,26 +32,31 @@ def assert_next_cycle_scheduled(robot: Robot, cycle: RobotCycle, conn: redis.Red
     robot.refresh_from_db()
     assert cycle.finished_at is not None
     assert robot.next_run_at == cycle.finished_at + timedelta(seconds=robot.interval)
-    assert chain_jobs(conn, robot) == [robot.job_id] and robot.job_id != cycle.job_id
+    assert due_tokens(conn, robot) == [robot.job_id] and robot.job_id != cycle.job_id
+    assert chain_jobs(conn, robot) == []  # not on the queue before its time: the ticker moves it there
 
 
 @pytest.mark.parametrize(
-    ("reply", "reason"),
+    ("reply", "code", "reason"),
     [
-        (Reply(status=503), "HTTP 503 from source"),
-        (Reply(raw=b"<html>"), "not JSON"),
-        (Reply(body={"items": [{"id": 1}]}), "wrong shape"),
-        (Reply(body=[{"id": n, "pad": "x" * 100} for n in range(20)]), "too large"),
+        (Reply(status=503), "fetch_http_status", "the source answered HTTP 503"),
+        (Reply(raw=b"<html>"), "fetch_not_json", "the source's answer is not JSON (JSONDecodeError)"),
+        (Reply(body={"items": [{"id": 1}]}), "fetch_wrong_shape", "not a JSON array"),
+        (
+            Reply(body=[{"id": n, "pad": "x" * 100} for n in range(20)]),
+            "fetch_too_large",
+            "more than the 1024 allowed",
+        ),
     ],
 )
 @override_settings(ROBOT_FETCH_MAX_BYTES=1024)
-def test_fetch_failure_ends_the_cycle_failed_and_the_chain_goes_on(
-    stub: HttpStub, redis_conn: redis.Redis, reply: Reply, reason: str
+def test_fetch_failure_ends_the_cycle_failed_with_a_code_and_the_chain_goes_on(
+    stub: HttpStub, redis_conn: redis.Redis, reply: Reply, code: str, reason: str
 ) -> None:
     stub.handler = lambda seen: reply
     robot = make_robot(source_url=stub.url, interval=5)
     cycle = start_and_run(robot)
-    assert cycle.status == "failed" and reason in cycle.error
+    assert (cycle.status, cycle.error_code) == ("failed", code) and reason in cycle.error
     assert (cycle.fetched, ProcessedRecord.objects.count()) == (0, 0)
     assert_next_cycle_scheduled(robot, cycle, redis_conn)
     robot.refresh_from_db()
@@ -67,21 +72,23 @@ def test_a_silent_source_times_out_and_the_chain_goes_on(stub: HttpStub, redis_c
         cycle = start_and_run(robot)
     finally:
         release.set()
-    assert cycle.status == "failed" and "timeout" in cycle.error
+    assert (cycle.status, cycle.error_code) == ("failed", "fetch_timeout")
+    assert cycle.error == "the source sent no complete answer within 1 s"
     assert_next_cycle_scheduled(robot, cycle, redis_conn)
 
 
 def test_an_unreachable_source_fails_the_cycle_and_the_chain_goes_on(redis_conn: redis.Redis) -> None:
     robot = make_robot(source_url="http://127.0.0.1:1/feed")
     cycle = start_and_run(robot)
-    assert cycle.status == "failed" and "network error" in cycle.error
+    assert (cycle.status, cycle.error_code) == ("failed", "fetch_network")
+    assert cycle.error == "the source could not be reached: ConnectError"
     assert_next_cycle_scheduled(robot, cycle, redis_conn)
 
 
 def test_items_without_a_usable_id_count_as_failed(stub: HttpStub) -> None:
     bad: list[Any] = [{"title": "no id"}, {"id": None}, {"id": ""}, {"id": True}, {"id": 1.5}, {"id": {}}, 7, "x"]
     stub.handler = lambda seen: Reply(body=[{"id": 1}, *bad, {"id": "abc"}])
-    cycle = start_and_run(make_robot(source_url=stub.url))
+    cycle = start_and_run(make_robot(source_url=stub.url, records=10))
     assert (cycle.fetched, cycle.dispatched, cycle.failed, cycle.duplicates) == (10, 2, 8, 0)
     assert sorted(ProcessedRecord.objects.values_list("source_id", flat=True)) == ["1", "abc"]
 
@@ -91,8 +98,7 @@ def test_duplicates_are_counted_and_stored_once(stub: HttpStub, redis_conn: redi
     stub.handler = lambda seen: Reply(body=next(batches))
     robot = make_robot(source_url=stub.url)
     first = start_and_run(robot)
-    for record in ProcessedRecord.objects.all():
-        services.record_finish(record_id=record.pk, status="done")
+    deliver_queued(robot)
     robot.refresh_from_db()
     second_id = services.cycle_run(robot_id=robot.pk, token=robot.job_id)
     assert second_id is not None
@@ -107,8 +113,7 @@ def test_the_cursor_follows_the_highest_id_and_is_sent_as_after(stub: HttpStub) 
     stub.handler = lambda seen: Reply(body=[{"id": 9}, {"id": 10}, {"id": 2}])
     robot = make_robot(source_url=stub.url, records=3)
     start_and_run(robot)
-    for record in ProcessedRecord.objects.all():
-        services.record_finish(record_id=record.pk, status="done")
+    deliver_queued(robot)
     robot.refresh_from_db()
     services.cycle_run(robot_id=robot.pk, token=robot.job_id)
     first, second = stub.requests("GET")
@@ -116,19 +121,31 @@ def test_the_cursor_follows_the_highest_id_and_is_sent_as_after(stub: HttpStub) 
     assert (first.query, second.query) == ({"limit": "3"}, {"limit": "3", "after": "10"})
 
 
-def test_fan_out_enqueues_every_record_in_one_pipelined_round_trip(stub: HttpStub, redis_conn: redis.Redis) -> None:
+def test_fan_out_enqueues_the_records_in_chunks_in_one_pipelined_round_trip(
+    stub: HttpStub, redis_conn: redis.Redis
+) -> None:
     stub.handler = lambda seen: Reply(body=[{"id": n} for n in range(1, 51)])
-    robot = make_robot(source_url=stub.url, records=50)
+    robot = make_robot(source_url=stub.url, records=50, chunk_size=20)
     token = services.robot_start(name=robot.name, actor=ACTOR).job_id
     before = redis_conn.info("commandstats").get("cmdstat_exec", {}).get("calls", 0)
-    services.cycle_run(robot_id=robot.pk, token=token)
+    cycle_id = services.cycle_run(robot_id=robot.pk, token=token)
     after = redis_conn.info("commandstats")["cmdstat_exec"]["calls"]
+    assert cycle_id is not None
     records = Queue("records", connection=redis_conn, serializer="rq.serializers.JSONSerializer")
-    expected = sorted(f"rec-{pk}-1" for pk in ProcessedRecord.objects.values_list("pk", flat=True))
+    chunks = [queueing.chunk_job_id(cycle_id, index) for index in range(3)]
+    pks = list(ProcessedRecord.objects.order_by("pk").values_list("pk", flat=True))
     assert after - before == 1
-    assert sorted(records.get_job_ids()) == expected
-    job = records.fetch_job(records.get_job_ids()[0])
-    assert job is not None and job.func_name == "robot.jobs.process_record" and job.retries_left == 3
+    assert sorted(records.get_job_ids()) == sorted(chunks)
+    jobs = [records.fetch_job(job_id) for job_id in chunks]
+    assert [job.args if job else None for job in jobs] == [
+        [[[pk, 1] for pk in pks[0:20]]],
+        [[[pk, 1] for pk in pks[20:40]]],
+        [[[pk, 1] for pk in pks[40:50]]],
+    ]
+    assert all(job is not None and job.func_name == "robot.jobs.process_records" for job in jobs)
+    assert all(job is not None and not job.retries_left for job in jobs)  # records are retried one by one
+    by_record = dict(ProcessedRecord.objects.values_list("pk", "job_id"))
+    assert [by_record[pk] for pk in pks] == [chunks[0]] * 20 + [chunks[1]] * 20 + [chunks[2]] * 10
 
 
 def test_a_cycle_that_dispatches_nothing_finishes_at_once(stub: HttpStub, redis_conn: redis.Redis) -> None:
@@ -160,3 +177,23 @@ def test_items_a_database_would_refuse_count_as_failed_and_the_rest_is_processed
     assert (cycle.fetched, cycle.dispatched, cycle.failed) == (4, 1, 3)
     assert list(ProcessedRecord.objects.values_list("source_id", flat=True)) == ["4"]
     assert Robot.objects.get().cursor == "4"
+
+
+def test_a_cycle_takes_at_most_records_items_lowest_ids_first_and_the_rest_comes_next(stub: HttpStub) -> None:
+    stub.handler = lambda seen: Reply(body=[{"id": 12}, {"id": 3}, {"title": "no id"}, {"id": 10}, {"id": 11}])
+    robot = make_robot(source_url=stub.url, records=3)
+    cycle = start_and_run(robot)
+    robot.refresh_from_db()
+    assert (cycle.fetched, cycle.dispatched, cycle.failed) == (3, 3, 0)
+    assert sorted(ProcessedRecord.objects.values_list("source_id", flat=True)) == ["10", "11", "3"]
+    assert robot.cursor == "11"  # 12 was not taken: the next fetch (after=11) brings it again
+
+
+def test_ids_that_are_not_ascii_integers_are_text_and_do_not_fail_the_cycle(stub: HttpStub) -> None:
+    stub.handler = lambda seen: Reply(body=[{"id": "\u00b2"}, {"id": "--1"}, {"id": 5}])
+    robot = make_robot(source_url=stub.url)
+    cycle = start_and_run(robot)
+    robot.refresh_from_db()
+    assert (cycle.fetched, cycle.dispatched, cycle.failed) == (3, 3, 0)
+    assert sorted(ProcessedRecord.objects.values_list("source_id", flat=True)) == ["--1", "5", "\u00b2"]
+    assert robot.cursor == "\u00b2"  # text ids sort after every integer

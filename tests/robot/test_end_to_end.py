@@ -1,4 +1,5 @@
-"""The whole robot with real workers: robot worker (with scheduler) + record worker pool + a real source."""
+"""The whole robot with real processes: robot worker, record worker pool (its scheduler runs record retries),
+the sweeper (its ticker starts due cycles) and a real source."""
 
 from __future__ import annotations
 
@@ -22,8 +23,10 @@ from tests.helpers import wait_for
 from tests.robot.support import (
     HttpStub,
     IdempotentTarget,
-    chain_jobs,
+    StartSweeper,
+    chain_tokens,
     demo_source,
+    due_tokens,
     ended,
     finished_cycles,
     job_status,
@@ -35,11 +38,12 @@ ADMIN = services.Actor(source="api", label="test")
 
 
 def test_cycles_follow_each_other_with_the_interval_and_the_cursor(
-    live_server: LiveServer, start_worker: StartWorker
+    live_server: LiveServer, start_worker: StartWorker, start_sweeper: StartSweeper
 ) -> None:
-    robot = make_robot(source_url=f"{live_server.url}/api/demo/todos/", records=5, interval=1)
-    start_worker("robot", scheduler=True)
+    robot = make_robot(source_url=f"{live_server.url}/api/demo/todos/", records=5, interval=1, chunk_size=2)
+    start_worker("robot")
     start_worker("records", pool=2)
+    start_sweeper()
     services.robot_start(name=robot.name, actor=ADMIN)
     done = wait_for(lambda: finished_cycles(robot, 3), timeout=40, message="three finished cycles")
     assert [(c.number, c.status, c.fetched, c.dispatched, c.done) for c in done[:3]] == [
@@ -56,13 +60,14 @@ def test_cycles_follow_each_other_with_the_interval_and_the_cursor(
 
 
 def test_cycle_finishes_only_when_every_record_is_final_even_past_the_interval(
-    stub: HttpStub, target: HttpStub, start_worker: StartWorker
+    stub: HttpStub, target: HttpStub, start_worker: StartWorker, start_sweeper: StartSweeper
 ) -> None:
     stub.handler = demo_source
     target.handler = IdempotentTarget(delay=0.6)  # 3 records over 1 worker: ~1.8 s, longer than the interval
     robot = make_robot(source_url=stub.url, records=3, interval=1, target_url=f"{target.url}/in")
-    start_worker("robot", scheduler=True)
+    start_worker("robot")
     start_worker("records", pool=1)
+    start_sweeper()
     services.robot_start(name=robot.name, actor=ADMIN)
     done = wait_for(lambda: finished_cycles(robot, 2), timeout=40, message="two finished cycles")
     first, second = done[0], done[1]
@@ -91,7 +96,7 @@ def test_records_are_retried_with_backoff_on_5xx_and_4xx_is_final(
     target.handler = IdempotentTarget(script)
     robot = make_robot(source_url=stub.url, records=3, interval=60, target_url=target.url)
     env = {"ROBOT_RECORD_RETRIES": "2"}
-    start_worker("robot", scheduler=True, extra_env=env)
+    start_worker("robot", extra_env=env)
     start_worker("records", pool=2, extra_env=env)
     services.robot_start(name=robot.name, actor=ADMIN)
     (cycle,) = wait_for(lambda: finished_cycles(robot, 1), timeout=30, message="the first cycle")
@@ -108,25 +113,25 @@ def test_records_are_retried_with_backoff_on_5xx_and_4xx_is_final(
 
 
 def test_stop_removes_the_next_cycle_and_no_cycle_starts_after_stop_returned(
-    live_server: LiveServer, start_worker: StartWorker, redis_conn: redis.Redis
+    live_server: LiveServer, start_worker: StartWorker, start_sweeper: StartSweeper, redis_conn: redis.Redis
 ) -> None:
     robot = make_robot(source_url=f"{live_server.url}/api/demo/todos/", records=2, interval=4)
-    start_worker("robot", scheduler=True)
+    start_worker("robot")
     start_worker("records", pool=2)
+    start_sweeper()
     services.robot_start(name=robot.name, actor=ADMIN)
     wait_for(lambda: finished_cycles(robot, 1), timeout=30, message="the first cycle")
-    scheduled = Queue("robot", connection=redis_conn).scheduled_job_registry
 
-    def scheduled_token() -> str | None:
+    def due_token() -> str | None:
         job_id = Robot.objects.get(pk=robot.pk).job_id
-        return job_id if job_id and job_id in scheduled.get_job_ids() else None
+        return job_id if job_id and due_tokens(redis_conn, robot) == [job_id] else None
 
-    token = wait_for(scheduled_token, message="the next cycle to be scheduled")
+    token = wait_for(due_token, message="the next cycle to be due")
     services.robot_stop(name=robot.name, actor=ADMIN)
-    assert token not in scheduled.get_job_ids() and not Job.exists(str(token), connection=redis_conn)
+    assert due_tokens(redis_conn, robot) == [] and not Job.exists(str(token), connection=redis_conn)
     count = RobotCycle.objects.filter(robot=robot).count()
     holds(lambda: RobotCycle.objects.filter(robot=robot).count() == count, seconds=5)
-    # A job of the old chain delivered late (say, by a scheduler that had already picked it) does nothing.
+    # A job of the old chain delivered late (say, by a ticker that had already picked it) does nothing.
     late = Queue("robot", connection=redis_conn, serializer="rq.serializers.JSONSerializer").enqueue(
         "robot.jobs.run_cycle", robot.pk, token
     )
@@ -135,11 +140,12 @@ def test_stop_removes_the_next_cycle_and_no_cycle_starts_after_stop_returned(
 
 
 def test_stop_then_start_in_quick_succession_leaves_one_chain(
-    live_server: LiveServer, start_worker: StartWorker, redis_conn: redis.Redis
+    live_server: LiveServer, start_worker: StartWorker, start_sweeper: StartSweeper, redis_conn: redis.Redis
 ) -> None:
     robot = make_robot(source_url=f"{live_server.url}/api/demo/todos/", records=2, interval=1)
-    start_worker("robot", scheduler=True)
+    start_worker("robot")
     start_worker("records", pool=2)
+    start_sweeper()
     services.robot_start(name=robot.name, actor=ADMIN)
     wait_for(lambda: finished_cycles(robot, 1), timeout=30, message="the first cycle")
     for _ in range(5):
@@ -157,8 +163,8 @@ def test_stop_then_start_in_quick_succession_leaves_one_chain(
     for previous, following in zip(done, done[1:], strict=False):
         assert following.started_at >= ended(previous)  # never overlapping, even across restarts
     assert len({cycle.job_id for cycle in done}) == len(done)
-    # A job already waiting for its start second when stop came wakes up, finds its token gone, and ends.
-    wait_for(lambda: chain_jobs(redis_conn, robot) == [], timeout=10, message="no job of the chain left")
+    # A job the ticker had already queued when stop came runs, finds its token gone, and ends.
+    wait_for(lambda: chain_tokens(redis_conn, robot) == [], timeout=10, message="no job of the chain left")
     count = len(done)
     holds(lambda: RobotCycle.objects.filter(robot=robot).count() == count, seconds=2.5)
 
@@ -178,4 +184,4 @@ def test_concurrent_http_starts_from_threads_get_one_200_and_422_for_the_rest(
         statuses = sorted(pool.map(start, range(8)))
     robot.refresh_from_db()
     assert statuses == [200] + [422] * 7
-    assert chain_jobs(redis_conn, robot) == [robot.job_id]
+    assert chain_tokens(redis_conn, robot) == [robot.job_id]

@@ -17,14 +17,7 @@ from rq.queue import Queue
 from robot import services
 from robot.models import ProcessedRecord, Robot, RobotAudit, RobotCycle
 from robot.services import chain, heal, queueing
-from tests.robot.support import HttpStub, Reply, chain_jobs, make_robot
-
-
-def due_tokens(conn: redis.Redis, robot: Robot) -> list[str]:
-    """Tokens of ``robot`` waiting in the ticker's due set."""
-    members = [member.decode() for member in conn.zrange(queueing.DUE_KEY, 0, -1)]
-    return [member.partition(":")[2] for member in members if member.startswith(f"{robot.pk}:")]
-
+from tests.robot.support import HttpStub, Reply, chain_jobs, due_tokens, make_robot
 
 ACTOR = services.Actor(source="api", label="tester")
 JSON = "rq.serializers.JSONSerializer"

@@ -6,7 +6,7 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from robot.models import ProcessedRecord, Robot, RobotCycle
+from robot.models import FINAL, PENDING, ProcessedRecord, Robot, RobotCycle
 
 pytestmark = pytest.mark.django_db
 
@@ -40,7 +40,15 @@ def test_a_source_id_is_stored_once_per_robot() -> None:
 
 
 @pytest.mark.parametrize(
-    ("field", "value"), [("records", 0), ("records", 10_001), ("interval", 0), ("interval", 86_401)]
+    ("field", "value"),
+    [
+        ("records", 0),
+        ("records", 10_001),
+        ("interval", 0),
+        ("interval", 86_401),
+        ("chunk_size", 0),
+        ("chunk_size", 1001),
+    ],
 )
 def test_ranges_are_enforced_by_the_database(field: str, value: int) -> None:
     r = robot()
@@ -48,8 +56,14 @@ def test_ranges_are_enforced_by_the_database(field: str, value: int) -> None:
         Robot.objects.filter(pk=r.pk).update(**{field: value})
 
 
-def test_record_job_id_names_the_dispatch() -> None:
+def test_a_new_record_is_queued_under_dispatch_one_without_a_lease() -> None:
     r = robot()
     cycle = RobotCycle.objects.create(robot=r, number=1, started_at=timezone.now())
-    record = ProcessedRecord.objects.create(robot=r, cycle=cycle, source_id="7", payload={}, dispatches=3)
-    assert record.job_id == f"rec-{record.pk}-3"
+    record = ProcessedRecord.objects.create(robot=r, cycle=cycle, source_id="7", payload={})
+    record.refresh_from_db()
+    assert (record.status, record.dispatch, record.lease_until, record.is_final) == ("queued", 1, None, False)
+
+
+def test_every_record_status_is_either_pending_or_final() -> None:
+    assert set(PENDING).isdisjoint(FINAL)
+    assert {*PENDING, *FINAL} == set(ProcessedRecord.Status.values)

@@ -13,10 +13,10 @@ from django.test import override_settings
 from django.utils import timezone
 from rq.queue import Queue
 
-from robot import services
+from robot import clients, services
 from robot.models import ProcessedRecord, Robot, RobotCycle
 from robot.services import queueing, records
-from tests.robot.support import HttpStub, IdempotentTarget, Reply, ended, make_robot
+from tests.robot.support import HttpStub, IdempotentTarget, Reply, due_tokens, ended, make_robot
 
 ACTOR = services.Actor(source="api", label="tester")
 JSON = "rq.serializers.JSONSerializer"
@@ -170,14 +170,14 @@ def test_a_record_that_raises_fails_alone_and_its_neighbours_are_delivered(
 ) -> None:
     target.handler = IdempotentTarget()
     fan_out(stub, target, [1, 2, 3], chunk_size=3)
-    real_post = records.clients.post_record
+    real_post = clients.post_record
 
     def post(url: str, payload: Any, *, idempotency_key: str) -> Any:
         if payload["id"] == 2:
             raise ValueError("unencodable payload")
         return real_post(url, payload, idempotency_key=idempotency_key)
 
-    monkeypatch.setattr(records.clients, "post_record", post)
+    monkeypatch.setattr(clients, "post_record", post)
     assert deliver("1", "2", "3") == {"done": 2, "failed": 1, "retried": 0, "skipped": 0, "handed_back": 0}
     assert "ValueError: unencodable payload" in record("2").error
     assert RobotCycle.objects.get().status == "finished"
@@ -232,7 +232,7 @@ def test_the_cycle_finishes_only_when_every_record_is_final(
     assert (cycle.status, cycle.done, cycle.failed) == ("finished", 2, 1)
     assert robot.next_run_at == ended(cycle) + timedelta(seconds=7)
     assert (robot.total_fetched, robot.total_done, robot.total_failed, robot.cycles_completed) == (3, 2, 1, 1)
-    assert [m.decode() for m in redis_conn.zrange(queueing.DUE_KEY, 0, -1)] == [f"{robot.pk}:{robot.job_id}"]
+    assert due_tokens(redis_conn, robot) == [robot.job_id]
 
 
 def test_finishing_a_record_touches_neither_the_robot_nor_the_cycle_row(stub: HttpStub, target: HttpStub) -> None:
@@ -266,8 +266,9 @@ def test_a_job_queued_by_the_previous_release_still_delivers_its_record(stub: Ht
     assert jobs._legacy_dispatch(legacy_id, record("5").pk) == 1
     assert jobs._legacy_dispatch("something-else", record("5").pk) == 0
     assert services.records_process(pairs=[(record("5").pk, 1)]).done == 1
-    assert record("5").status == "done" and record("5").finished_at is not None
-    assert record("5").finished_at <= timezone.now()
+    assert record("5").status == "done"
+    finished_at = record("5").finished_at
+    assert finished_at is not None and finished_at <= timezone.now()
 
 
 class CaptureWrites:

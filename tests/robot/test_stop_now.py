@@ -80,3 +80,33 @@ def test_a_delivery_in_flight_during_stop_now_is_recorded_as_what_happened(stub:
     statuses = dict(ProcessedRecord.objects.values_list("source_id", "status"))
     assert statuses == {"1": "done", "2": "cancelled"}
     assert (cycle.status, cycle.done, cycle.cancelled) == ("cancelled", 1, 1)
+
+
+def test_a_delivery_failing_transiently_after_stop_now_is_cancelled_not_retried(
+    stub: HttpStub, target: HttpStub, redis_conn: object
+) -> None:
+    sink = IdempotentTarget({"r1:1": [503, 200]})
+    gate = threading.Event()
+    sink.hold["r1:1"] = gate
+    target.handler = sink
+    feed(stub)
+    robot = make_robot(source_url=stub.url, target_url=target.url, records=2, chunk_size=1, interval=60)
+    token = services.robot_start(name="r1", actor=ACTOR).job_id
+    services.cycle_run(robot_id=robot.pk, token=token)
+    in_flight = threading.Thread(target=services.records_process, kwargs={"pairs": pairs("1")})
+    in_flight.start()
+    wait_for(lambda: target.requests("POST"), timeout=10)
+    services.robot_stop(name="r1", now=True, actor=ACTOR)
+    gate.set()
+    in_flight.join(20)
+    cycle = RobotCycle.objects.get()
+    assert dict(ProcessedRecord.objects.values_list("source_id", "status")) == {"1": "cancelled", "2": "cancelled"}
+    assert (cycle.status, cycle.cancelled) == ("cancelled", 2)
+    del sink.hold["r1:1"]
+    token = services.robot_start(name="r1", actor=ACTOR).job_id
+    services.cycle_run(robot_id=robot.pk, token=token)
+    for pk, dispatch in pairs("1", "2"):
+        services.records_process(pairs=[(pk, dispatch)])
+    robot.refresh_from_db()
+    assert sorted(sink.effects) == ["r1:1", "r1:2"]
+    assert (robot.total_done, robot.total_cancelled) == (2, 0)  # re-delivered records are not counted twice
