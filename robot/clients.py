@@ -17,6 +17,8 @@ import certifi
 import httpx
 from django.conf import settings
 
+from asyncportal.numbers import exceeds
+
 USER_AGENT = "asyncportal-robot/1"
 MAX_REDIRECTS = 3
 
@@ -105,7 +107,7 @@ def _client(timeout: float, transport: httpx.BaseTransport | None, *, follow_red
 def _read_capped(response: httpx.Response, max_bytes: int, *, deadline: float) -> bytes:
     """Read the body, refusing more than ``max_bytes`` and anything still arriving after ``deadline``."""
     declared = response.headers.get("Content-Length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
+    if exceeds(declared, max_bytes):
         raise FetchError(f"response too large: {declared} bytes > {max_bytes}")
     chunks: list[bytes] = []
     size = 0
