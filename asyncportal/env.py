@@ -36,6 +36,11 @@ def int_(name: str, default: int) -> int:
     return int(raw) if raw != "" else default
 
 
+def float_(name: str, default: float) -> float:
+    raw = os.environ.get(name, "")
+    return float(raw) if raw != "" else default
+
+
 def bool_(name: str, default: bool) -> bool:
     raw = os.environ.get(name, "").strip().lower()
     if raw == "":

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from registration.services import registration_enqueue_stale
-from robot.services import robot_heal_all
+from robot.services import robot_heal_all, robot_tick
 
 logger = logging.getLogger(__name__)
 
@@ -27,9 +27,21 @@ def sweep_once() -> None:
             close_old_connections()
 
 
+def tick_forever(stop: threading.Event) -> None:
+    """Start due robot cycles every ``ROBOT_TICK_SECONDS`` (finer than RQ's whole-second scheduler)."""
+    while not stop.is_set():
+        try:
+            robot_tick()
+        except Exception:
+            logger.exception("robot tick failed")
+            stop.wait(1.0)
+        stop.wait(settings.ROBOT_TICK_SECONDS)
+
+
 def run_forever() -> None:
-    """Sweep every ``SWEEP_INTERVAL`` seconds until SIGTERM or SIGINT."""
+    """Sweep every ``SWEEP_INTERVAL`` seconds, and tick robots in a thread, until SIGTERM or SIGINT."""
     stop = threading.Event()
+    ticker = threading.Thread(target=tick_forever, args=(stop,), name="robot-ticker", daemon=True)
 
     def _stop(signum: int, frame: FrameType | None) -> None:
         logger.info("sweeper stopping signal=%s", signum)
@@ -38,6 +50,8 @@ def run_forever() -> None:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     logger.info("sweeper started interval=%ss", settings.SWEEP_INTERVAL)
+    ticker.start()
     while not stop.is_set():
         sweep_once()
         stop.wait(settings.SWEEP_INTERVAL)
+    ticker.join(5)

@@ -20,7 +20,7 @@ from robot.errors import RobotError
 from robot.models import ProcessedRecord, Robot, RobotAudit, RobotCycle
 from robot.services import Actor
 
-EDITABLE = ("msg", "source_url", "records", "interval", "target_url")
+EDITABLE = ("msg", "source_url", "records", "chunk_size", "interval", "target_url")
 Operation = Callable[[str, Actor], Robot]
 OPERATIONS: dict[str, tuple[Operation, str]] = {
     "start": (lambda name, actor: services.robot_start(name=name, actor=actor), "started"),
@@ -156,14 +156,14 @@ class RobotAdmin(BaseAdmin):
 
 @admin.register(RobotCycle)
 class RobotCycleAdmin(ReadOnlyAdmin):
-    list_display = ("robot", "number", "status", "started_at", "finished_at", "fetched", "done", "failed")
+    list_display = ("robot", "number", "status", "error_code", "started_at", "finished_at", "fetched", "done", "failed")
     list_filter = ("status", "robot")
     ordering = ("-started_at", "-number")
 
 
 @admin.register(ProcessedRecord)
 class ProcessedRecordAdmin(ReadOnlyAdmin):
-    list_display = ("robot", "source_id", "status", "attempts", "cycle", "finished_at")
+    list_display = ("robot", "source_id", "status", "attempts", "dispatch", "cycle", "finished_at")
     list_filter = ("status", "robot")
     search_fields = ("source_id",)
     list_select_related = ("robot", "cycle")

@@ -1,19 +1,26 @@
 """All outbound HTTP of the robot: fetch a batch from a source, POST one record to a target.
 
-Every call has a timeout, the fetch has a total deadline and a size cap; this is the one module tests may fake
-(pass ``transport=``).
+Each exchange has a total wall-clock deadline (connect, TLS, headers, a body that drips and redirects, all
+together), not a per-read timeout, and the fetch has a size cap. One client per process keeps connections
+alive between records. This is the one module tests may fake (pass ``transport=``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import ssl
 import time
+import typing
+from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 import certifi
+import httpcore
 import httpx
 from django.conf import settings
 
@@ -21,10 +28,25 @@ from asyncportal.numbers import exceeds
 
 USER_AGENT = "asyncportal-robot/1"
 MAX_REDIRECTS = 3
+POST_DRAIN_BYTES = 64 * 1024
+
+# Stable reason codes of a failed fetch (stored on the cycle next to a sentence for people).
+FETCH_TIMEOUT = "fetch_timeout"
+FETCH_HTTP_STATUS = "fetch_http_status"
+FETCH_NETWORK = "fetch_network"
+FETCH_TOO_LARGE = "fetch_too_large"
+FETCH_NOT_JSON = "fetch_not_json"
+FETCH_WRONG_SHAPE = "fetch_wrong_shape"
+
+_deadline: ContextVar[float | None] = ContextVar("robot_http_deadline", default=None)
 
 
 class FetchError(Exception):
-    """The source did not give a usable batch; ``str(exc)`` is the reason recorded on the cycle."""
+    """The source did not give a usable batch: ``code`` is stable, ``str(exc)`` is the sentence for people."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        super().__init__(message)
 
 
 @dataclass(frozen=True)
@@ -41,18 +63,21 @@ def fetch_items(url: str, *, limit: int, after: str = "", transport: httpx.BaseT
     timeout = float(settings.ROBOT_FETCH_TIMEOUT)
     params = {"limit": str(limit), **({"after": after} if after else {})}
     request_url = httpx.URL(url).copy_merge_params(params)
+    client = _client(transport)
     try:
         with (
-            _client(timeout, transport, follow_redirects=True) as client,
-            client.stream("GET", request_url, headers={"Accept": "application/json"}) as response,
+            deadline(timeout),
+            client.stream(
+                "GET", request_url, headers={"Accept": "application/json"}, follow_redirects=True
+            ) as response,
         ):
             if not response.is_success:
-                raise FetchError(f"HTTP {response.status_code} from source")
-            body = _read_capped(response, settings.ROBOT_FETCH_MAX_BYTES, deadline=time.monotonic() + timeout)
+                raise FetchError(FETCH_HTTP_STATUS, f"the source answered HTTP {response.status_code}")
+            body = _read_capped(response, settings.ROBOT_FETCH_MAX_BYTES)
     except httpx.TimeoutException as exc:
-        raise FetchError(f"timeout after {timeout:g}s: {type(exc).__name__}") from exc
+        raise FetchError(FETCH_TIMEOUT, f"the source sent no complete answer within {timeout:g} s") from exc
     except httpx.HTTPError as exc:
-        raise FetchError(f"network error: {type(exc).__name__}: {exc}") from exc
+        raise FetchError(FETCH_NETWORK, f"the source could not be reached: {type(exc).__name__}") from exc
     return _items(body)
 
 
@@ -63,12 +88,17 @@ def post_record(
     timeout = float(settings.ROBOT_POST_TIMEOUT)
     headers = {"Idempotency-Key": idempotency_key}
     try:
-        # The target's answer body is not needed: stream and close without reading it.
         with (
-            _client(timeout, transport, follow_redirects=False) as client,
-            client.stream("POST", url, json=payload, headers=headers) as response,
+            deadline(timeout),
+            _client(transport).stream("POST", url, json=payload, headers=headers) as response,
         ):
             status = response.status_code
+            # Drain a small answer so the connection can be reused; a dripping one meets the deadline.
+            drained = 0
+            for chunk in response.iter_bytes():
+                drained += len(chunk)
+                if drained > POST_DRAIN_BYTES:
+                    break
     except httpx.TimeoutException as exc:
         return PostOutcome(ok=False, transient=True, detail=f"timeout after {timeout:g}s: {type(exc).__name__}")
     except httpx.HTTPError as exc:
@@ -79,6 +109,98 @@ def post_record(
     return PostOutcome(ok=False, transient=transient, detail=f"HTTP {status} from target")
 
 
+@contextlib.contextmanager
+def deadline(seconds: float) -> Iterator[None]:
+    """Bound every socket operation inside the block by one wall-clock deadline ``seconds`` from now."""
+    token = _deadline.set(time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def _remaining(timeout: float | None, error: type[Exception]) -> float | None:
+    due = _deadline.get()
+    if due is None:
+        return timeout
+    left = due - time.monotonic()
+    if left <= 0:
+        raise error("deadline passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A socket stream whose every read and write ends by the exchange's deadline."""
+
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, _remaining(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, _remaining(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        stream = self._stream.start_tls(ssl_context, server_hostname, _remaining(timeout, httpcore.ConnectTimeout))
+        return _DeadlineStream(stream)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    def __init__(self) -> None:
+        self._backend = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        timeout = _remaining(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._backend.connect_tcp(host, port, timeout, local_address, socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._backend.sleep(seconds)
+
+
+def _transport() -> httpx.HTTPTransport:
+    transport = httpx.HTTPTransport(verify=tls_context())
+    # httpx has no total timeout and no public hook for the network backend: swap in a pool built on ours.
+    transport._pool = httpcore.ConnectionPool(ssl_context=tls_context(), network_backend=_DeadlineBackend())
+    return transport
+
+
+@cache
+def _shared_client(pid: int) -> httpx.Client:
+    """One client per process (keyed by pid: a forked child must not share its parent's sockets)."""
+    return _make_client(_transport())
+
+
+def _client(transport: httpx.BaseTransport | None) -> httpx.Client:
+    return _shared_client(os.getpid()) if transport is None else _make_client(transport)
+
+
+def _make_client(transport: httpx.BaseTransport) -> httpx.Client:
+    # The per-phase timeout is a backstop; the deadline above is what bounds an exchange.
+    return httpx.Client(
+        transport=transport,
+        timeout=httpx.Timeout(max(settings.ROBOT_FETCH_TIMEOUT, settings.ROBOT_POST_TIMEOUT)),
+        follow_redirects=False,
+        max_redirects=MAX_REDIRECTS,
+        headers={"User-Agent": USER_AGENT},
+    )
+
+
 @cache
 def tls_context() -> ssl.SSLContext:
     """Build the TLS context once per process (about 40 ms)."""
@@ -86,37 +208,21 @@ def tls_context() -> ssl.SSLContext:
 
 
 def warm_up() -> None:
-    """Pay the one-time costs (TLS context, httpcore's lazy imports: ~60 ms) before RQ forks a work horse per job.
-
-    Called at app start-up, so each forked horse inherits them instead of paying them for every record.
-    """
-    _client(1.0, None, follow_redirects=False).close()
+    """Pay the one-time costs (TLS context, httpcore's lazy imports: ~60 ms) at app start-up, not per record."""
+    _make_client(_transport()).close()
 
 
-def _client(timeout: float, transport: httpx.BaseTransport | None, *, follow_redirects: bool) -> httpx.Client:
-    return httpx.Client(
-        verify=tls_context(),
-        timeout=httpx.Timeout(timeout),
-        transport=transport,
-        follow_redirects=follow_redirects,
-        max_redirects=MAX_REDIRECTS,
-        headers={"User-Agent": USER_AGENT},
-    )
-
-
-def _read_capped(response: httpx.Response, max_bytes: int, *, deadline: float) -> bytes:
-    """Read the body, refusing more than ``max_bytes`` and anything still arriving after ``deadline``."""
+def _read_capped(response: httpx.Response, max_bytes: int) -> bytes:
+    """Read the body, refusing more than ``max_bytes``."""
     declared = response.headers.get("Content-Length", "")
     if exceeds(declared, max_bytes):
-        raise FetchError(f"response too large: {declared} bytes > {max_bytes}")
+        raise FetchError(FETCH_TOO_LARGE, f"the source declared {declared} bytes, more than the {max_bytes} allowed")
     chunks: list[bytes] = []
     size = 0
     for chunk in response.iter_bytes():
         size += len(chunk)
         if size > max_bytes:
-            raise FetchError(f"response too large: more than {max_bytes} bytes")
-        if time.monotonic() > deadline:
-            raise FetchError(f"timeout: body still arriving after {settings.ROBOT_FETCH_TIMEOUT}s")
+            raise FetchError(FETCH_TOO_LARGE, f"the source sent more than the {max_bytes} bytes allowed")
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -125,7 +231,7 @@ def _items(body: bytes) -> list[Any]:
     try:
         data = json.loads(body)
     except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
-        raise FetchError(f"not JSON: {type(exc).__name__}: {exc}") from exc
+        raise FetchError(FETCH_NOT_JSON, f"the source's answer is not JSON ({type(exc).__name__})") from exc
     if isinstance(data, list):
         return data
     if isinstance(data, dict):
@@ -133,4 +239,6 @@ def _items(body: bytes) -> list[Any]:
             if isinstance(data.get(key), list):
                 items: list[Any] = data[key]
                 return items
-    raise FetchError("wrong shape: expected a JSON array, or an object with an array under 'results' or 'data'")
+    raise FetchError(
+        FETCH_WRONG_SHAPE, "the source's answer is not a JSON array nor an object with an array under results/data"
+    )

@@ -9,6 +9,14 @@ from typing import ParamSpec, TypeVar
 from django.db import close_old_connections
 from rq import get_current_job
 
+try:
+    from asyncportal.workers import stop_requested  # type: ignore[import-not-found, unused-ignore]
+except ImportError:  # pragma: no cover - until the worker module lands
+
+    def stop_requested() -> bool:
+        return False
+
+
 from robot import services
 
 P = ParamSpec("P")
@@ -40,8 +48,22 @@ def run_cycle(robot_id: int, token: str) -> int | None:
 
 
 @db_hygiene
-def process_record(record_id: int) -> str:
-    """Deliver one record; raising lets RQ retry it with backoff while retries remain."""
+def process_records(pairs: list[list[int]]) -> dict[str, int]:
+    """Deliver the records ``[[record_id, dispatch], …]`` this job was made for; each has its own outcome."""
+    fenced = [(int(record_id), int(dispatch)) for record_id, dispatch in pairs]
+    return services.records_process(pairs=fenced, stop_requested=stop_requested).as_dict()
+
+
+@db_hygiene
+def process_record(record_id: int) -> dict[str, int]:
+    """A record job queued by the release before chunked jobs: its dispatch number is in its job id."""
     job = get_current_job()
-    can_retry = bool(job is not None and job.retries_left)
-    return services.record_process(record_id=record_id, can_retry=can_retry)
+    dispatch = _legacy_dispatch(job.id if job is not None else "", record_id)
+    return services.records_process(pairs=[(record_id, dispatch)], stop_requested=stop_requested).as_dict()
+
+
+def _legacy_dispatch(job_id: str, record_id: int) -> int:
+    prefix, _, dispatch = job_id.rpartition("-")
+    if prefix != f"rec-{record_id}" or not (dispatch.isascii() and dispatch.isdigit()):
+        return 0  # matches no record: an unidentifiable job must not act
+    return int(dispatch)

@@ -11,6 +11,7 @@ from django.db.models import Q
 
 RECORDS_MIN, RECORDS_MAX = 1, 10_000
 INTERVAL_MIN, INTERVAL_MAX = 1, 86_400
+CHUNK_MIN, CHUNK_MAX = 1, 1000
 
 
 class Robot(models.Model):
@@ -32,6 +33,11 @@ class Robot(models.Model):
         help_text="Seconds between the end of one cycle and the start of the next.",
     )
     target_url = models.URLField(max_length=2000, blank=True)
+    chunk_size = models.PositiveSmallIntegerField(
+        default=10,
+        validators=[MinValueValidator(CHUNK_MIN), MaxValueValidator(CHUNK_MAX)],
+        help_text="Records per RQ job (each record keeps its own claim, outcome and retries).",
+    )
     state = models.CharField(max_length=16, choices=State.choices, default=State.STOPPED)
     # The chain token: id of the one RQ job allowed to start the next cycle ("" when none).
     job_id = models.CharField(max_length=100, blank=True)
@@ -57,6 +63,9 @@ class Robot(models.Model):
                 condition=Q(interval__gte=INTERVAL_MIN, interval__lte=INTERVAL_MAX), name="robot_interval_range"
             ),
             models.CheckConstraint(condition=Q(state__in=["stopped", "running"]), name="robot_state_valid"),
+            models.CheckConstraint(
+                condition=Q(chunk_size__gte=CHUNK_MIN, chunk_size__lte=CHUNK_MAX), name="robot_chunk_size_range"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -89,6 +98,7 @@ class RobotCycle(models.Model):
     failed = models.PositiveIntegerField(default=0)
     duplicates = models.PositiveIntegerField(default=0)
     cancelled = models.PositiveIntegerField(default=0)
+    error_code = models.CharField(max_length=32, blank=True, help_text="Stable reason code of a failed cycle.")
     error = models.TextField(blank=True)
 
     class Meta:
@@ -120,6 +130,7 @@ class ProcessedRecord(models.Model):
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
+        PROCESSING = "processing", "Processing"
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
@@ -130,7 +141,13 @@ class ProcessedRecord(models.Model):
     payload: models.JSONField[Any] = models.JSONField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     attempts = models.PositiveSmallIntegerField(default=0)
-    dispatches = models.PositiveSmallIntegerField(default=1, help_text="How many RQ jobs were made for it.")
+    # The fence: a job acts on the record only while it carries this dispatch number; every re-dispatch bumps it.
+    dispatch = models.PositiveIntegerField(default=1)
+    job_id = models.CharField(max_length=100, blank=True, help_text="The RQ job of the current dispatch.")
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    # Until when the current job owns the record (a reservation while queued, the delivery deadline while
+    # processing); past it the sweeper may re-dispatch.
+    lease_until = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -147,13 +164,12 @@ class ProcessedRecord(models.Model):
         return f"{self.robot_id}:{self.source_id}"
 
     @property
-    def job_id(self) -> str:
-        """The id of the record's current RQ job (a new one each time the sweeper re-dispatches it)."""
-        return record_job_id(self.pk, self.dispatches)
+    def is_final(self) -> bool:
+        return self.status in FINAL
 
 
-def record_job_id(record_id: int, dispatch: int) -> str:
-    return f"rec-{record_id}-{dispatch}"
+FINAL = (ProcessedRecord.Status.DONE, ProcessedRecord.Status.FAILED, ProcessedRecord.Status.CANCELLED)
+PENDING = (ProcessedRecord.Status.QUEUED, ProcessedRecord.Status.PROCESSING)
 
 
 class RobotAudit(models.Model):

@@ -9,8 +9,8 @@ from redis import RedisError
 
 from robot import errors
 from robot.errors import RobotError
-from robot.models import Robot, RobotCycle
-from robot.services import queueing
+from robot.models import ProcessedRecord, Robot, RobotCycle
+from robot.services import chain, queueing
 
 ALIVE = ("queued", "scheduled", "started", "deferred")
 
@@ -33,6 +33,7 @@ def robot_status(robot: Robot) -> dict[str, Any]:
         "source_url": robot.source_url,
         "target_url": robot.target_url or None,
         "records": robot.records,
+        "chunk_size": robot.chunk_size,
         "timedelta": robot.interval,
         "job_id": robot.job_id or None,
         "next_run_at": _iso(robot.next_run_at),
@@ -56,6 +57,12 @@ def robot_cycles(robot: Robot, *, limit: int = 20) -> list[dict[str, Any]]:
 
 
 def cycle_dict(cycle: RobotCycle) -> dict[str, Any]:
+    """Return the cycle; a running one's outcome counts come live from its records' statuses."""
+    if cycle.finished_at is None and cycle.fanned_out_at is not None:
+        counts = chain.record_counts(cycle.pk)
+        cycle.done = counts.get(ProcessedRecord.Status.DONE, 0)
+        cycle.failed += counts.get(ProcessedRecord.Status.FAILED, 0)
+        cycle.cancelled = counts.get(ProcessedRecord.Status.CANCELLED, 0)
     return {
         "number": cycle.number,
         "status": cycle.status,
@@ -68,6 +75,7 @@ def cycle_dict(cycle: RobotCycle) -> dict[str, Any]:
         "failed": cycle.failed,
         "duplicates": cycle.duplicates,
         "cancelled": cycle.cancelled,
+        "error_code": cycle.error_code or None,
         "error": cycle.error or None,
     }
 

@@ -124,6 +124,8 @@ ROBOT_FETCH_TIMEOUT = env.int_("ROBOT_FETCH_TIMEOUT", 10)
 ROBOT_FETCH_MAX_BYTES = env.int_("ROBOT_FETCH_MAX_BYTES", 10 * 1024 * 1024)
 ROBOT_POST_TIMEOUT = env.int_("ROBOT_POST_TIMEOUT", 10)
 ROBOT_RECORD_RETRIES = env.int_("ROBOT_RECORD_RETRIES", 3)
+# How often the sweeper's ticker starts due cycles: the precision of the pause between cycles.
+ROBOT_TICK_SECONDS = env.float_("ROBOT_TICK_SECONDS", 0.01)
 WORKERS = env.int_("WORKERS", 2)
 
 LOGGING = {

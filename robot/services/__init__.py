@@ -7,7 +7,8 @@ from robot.services.cycle import cycle_run
 from robot.services.demo import demo_todos, robot_ensure_demo
 from robot.services.heal import robot_heal_all
 from robot.services.params import clean_values
-from robot.services.records import record_finish, record_process
+from robot.services.queueing import tick as robot_tick
+from robot.services.records import records_process
 
 __all__ = [
     "SYSTEM",
@@ -15,12 +16,12 @@ __all__ = [
     "clean_values",
     "cycle_run",
     "demo_todos",
-    "record_finish",
-    "record_process",
+    "records_process",
     "robot_ensure_demo",
     "robot_heal_all",
     "robot_run_once",
     "robot_save",
     "robot_start",
+    "robot_tick",
     "robot_stop",
 ]

@@ -11,21 +11,15 @@ import uuid
 from datetime import datetime, timedelta
 from functools import partial
 
-from django.db.models import F
+from django.db.models import Count, F
 from django.utils import timezone
 
-from asyncportal import queues
 from robot import errors
 from robot.errors import RobotError
-from robot.models import Robot, RobotCycle
+from robot.models import PENDING, ProcessedRecord, Robot, RobotCycle
 from robot.services import queueing
 
 logger = logging.getLogger(__name__)
-
-# Up to this interval, a cycle job is queued a second early and waits for its time (occupying the robot worker
-# for up to two seconds) so the pause is exact; longer intervals tolerate RQ's whole-second scheduling.
-PRECISE_INTERVAL_MAX = 60
-SCHEDULER_LEAD = 1.0
 
 
 def lock_robot(**lookup: object) -> Robot:
@@ -47,10 +41,9 @@ def arm(robot: Robot, *, run_at: datetime | None = None) -> str:
     robot.next_run_at = run_at or timezone.now()
     robot.save(update_fields=["job_id", "next_run_at", "updated_at"])
     if old:
-        queueing.after_commit(partial(queueing.discard_job, queues.ROBOT, old), f"discard {old}")
-    lead = SCHEDULER_LEAD if robot.interval <= PRECISE_INTERVAL_MAX else 0.0
+        queueing.after_commit(partial(queueing.discard_cycle, robot.pk, old), f"discard {old}")
     queueing.after_commit(
-        partial(queueing.enqueue_cycle, robot.pk, robot.job_id, robot.next_run_at, lead), f"enqueue {robot.job_id}"
+        partial(queueing.schedule_cycle, robot.pk, robot.job_id, robot.next_run_at), f"enqueue {robot.job_id}"
     )
     logger.info("robot armed robot=%s token=%s run_at=%s", robot.name, robot.job_id, robot.next_run_at)
     return robot.job_id
@@ -63,15 +56,26 @@ def disarm(robot: Robot) -> None:
     robot.next_run_at = None
     robot.save(update_fields=["job_id", "next_run_at", "updated_at"])
     if old:
-        queueing.after_commit(partial(queueing.discard_job, queues.ROBOT, old), f"discard {old}")
+        queueing.after_commit(partial(queueing.discard_cycle, robot.pk, old), f"discard {old}")
 
 
-def finish_cycle(robot: Robot, cycle: RobotCycle, status: str, error: str = "") -> None:
+def record_counts(cycle_id: int) -> dict[str, int]:
+    """Count a cycle's records by status (one indexed query; nothing counts them one by one)."""
+    rows = ProcessedRecord.objects.filter(cycle_id=cycle_id).values_list("status").annotate(n=Count("pk"))
+    return {status: n for status, n in rows}
+
+
+def finish_cycle(robot: Robot, cycle: RobotCycle, status: str, error: str = "", code: str = "") -> None:
     """End ``cycle``, add its counts to the robot's totals and, if the robot runs, arm the next cycle."""
+    counts = record_counts(cycle.pk)
+    cycle.done = counts.get(ProcessedRecord.Status.DONE, 0)
+    cycle.failed += counts.get(ProcessedRecord.Status.FAILED, 0)  # plus the items refused at fan-out
+    cycle.cancelled = counts.get(ProcessedRecord.Status.CANCELLED, 0)
     cycle.status = status
+    cycle.error_code = code
     cycle.error = error[:2000]
     cycle.finished_at = timezone.now()
-    cycle.save(update_fields=["status", "error", "finished_at"])
+    cycle.save(update_fields=["done", "failed", "cancelled", "status", "error_code", "error", "finished_at"])
     Robot.objects.filter(pk=robot.pk).update(
         cycles_completed=F("cycles_completed") + 1,
         total_fetched=F("total_fetched") + cycle.fetched,
@@ -100,9 +104,12 @@ def finish_cycle(robot: Robot, cycle: RobotCycle, status: str, error: str = "") 
 
 
 def settle_if_complete(robot: Robot, cycle_id: int) -> bool:
-    """Finish the fanned-out cycle once every record it fetched is final; return whether it finished."""
+    """Finish the fanned-out cycle once none of its records is pending; return whether this call finished it."""
     cycle = RobotCycle.objects.get(pk=cycle_id)
-    if cycle.finished_at is not None or cycle.fanned_out_at is None or cycle.settled < cycle.fetched:
+    if cycle.finished_at is not None or cycle.fanned_out_at is None:
         return False
-    finish_cycle(robot, cycle, RobotCycle.Status.FINISHED)
+    if ProcessedRecord.objects.filter(cycle_id=cycle_id, status__in=PENDING).exists():
+        return False
+    cancelled = ProcessedRecord.objects.filter(cycle_id=cycle_id, status=ProcessedRecord.Status.CANCELLED).exists()
+    finish_cycle(robot, cycle, RobotCycle.Status.CANCELLED if cancelled else RobotCycle.Status.FINISHED)
     return True

@@ -5,18 +5,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from robot import errors
 from robot.errors import RobotError
 from robot.models import ProcessedRecord, Robot, RobotAudit, RobotCycle
-from robot.services import chain, queueing
+from robot.services import chain
 from robot.services.params import apply_values
 
 logger = logging.getLogger(__name__)
@@ -122,16 +122,24 @@ def robot_run_once(*, name: str, actor: Actor) -> Robot:
 
 
 def _cancel_current_cycle(robot: Robot) -> int:
+    """Cancel the records not yet being delivered (a later start delivers them); let the ones in flight end.
+
+    The new dispatch number fences their queued jobs out. The cycle ends as cancelled as soon as no record is
+    being delivered: now, or when the last delivery in flight ends (within its lease).
+    """
     cycle = chain.unfinished_cycle(robot)
     if cycle is None:
         return 0
-    queued = ProcessedRecord.objects.filter(cycle=cycle, status=ProcessedRecord.Status.QUEUED)
-    job_ids = [record.job_id for record in queued.only("pk", "dispatches")]
-    cancelled = queued.update(status=ProcessedRecord.Status.CANCELLED, finished_at=timezone.now())
-    cycle.cancelled += cancelled
-    cycle.save(update_fields=["cancelled"])
-    chain.finish_cycle(robot, cycle, RobotCycle.Status.CANCELLED)
-    queueing.after_commit(partial(queueing.delete_record_jobs, job_ids), f"delete {len(job_ids)} record jobs")
+    if cycle.fanned_out_at is None:
+        chain.finish_cycle(robot, cycle, RobotCycle.Status.CANCELLED, "stopped now before its records were stored")
+        return 0
+    cancelled = ProcessedRecord.objects.filter(cycle=cycle, status=ProcessedRecord.Status.QUEUED).update(
+        status=ProcessedRecord.Status.CANCELLED,
+        dispatch=F("dispatch") + 1,
+        lease_until=None,
+        finished_at=timezone.now(),
+    )
+    chain.settle_if_complete(robot, cycle.pk)
     logger.info("robot stopped now robot=%s cycle=%s cancelled=%s", robot.name, cycle.number, cancelled)
     return cancelled
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
-import time
+import re
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import F, Max, QuerySet
 from django.utils import timezone
 
 from robot import clients
@@ -20,9 +20,10 @@ from robot.services import chain, queueing
 
 logger = logging.getLogger(__name__)
 
-MAX_EARLY_WAIT = 2.5  # seconds a cycle job may wait for its time (see queueing.enqueue_cycle)
 ID_MAX_LENGTH = 255
 IN_CHUNK = 500
+FAN_OUT_FAILED = "fan_out_failed"
+INTEGER_ID = re.compile(r"-?[0-9]{1,30}")
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class Batch:
     """A fetched batch split into new records, failures (no usable id) and duplicates."""
 
     new: dict[str, Any]
+    taken: int = 0
     failed: int = 0
     duplicates: int = 0
     highest: str = ""
@@ -45,30 +47,21 @@ class Batch:
 
 def cycle_run(*, robot_id: int, token: str) -> int | None:
     """Run one cycle if ``token`` is the robot's current token; return the cycle id, None for a stale job."""
-    _wait_until_due(robot_id, token)
     claim = _claim(robot_id, token)
     if claim is None:
         return None
     try:
-        items = clients.fetch_items(claim.source_url, limit=claim.limit, after=claim.after)
+        items = clients.fetch_items(claim.source_url, limit=claim.limit, after=claim.after) if claim.limit else []
     except clients.FetchError as exc:
         logger.warning("fetch failed cycle=%s: %s", claim.cycle_id, exc)
-        _fail(claim.cycle_id, str(exc))
+        _fail(claim.cycle_id, str(exc), exc.code)
         return claim.cycle_id
     try:
         _fan_out(claim.cycle_id, items)
     except Exception as exc:  # noqa: BLE001 - whatever the batch did to the database, the chain must go on.
         logger.exception("fan-out failed cycle=%s", claim.cycle_id)
-        _fail(claim.cycle_id, f"fan-out failed: {type(exc).__name__}: {exc}")
+        _fail(claim.cycle_id, f"the records could not be stored: {type(exc).__name__}", FAN_OUT_FAILED)
     return claim.cycle_id
-
-
-def _wait_until_due(robot_id: int, token: str) -> None:
-    robot = Robot.objects.filter(pk=robot_id, job_id=token).only("next_run_at").first()
-    if robot is not None and robot.next_run_at is not None:
-        early = (robot.next_run_at - timezone.now()).total_seconds()
-        if early > 0:
-            time.sleep(min(early, MAX_EARLY_WAIT))
 
 
 def _claim(robot_id: int, token: str) -> Claim | None:
@@ -83,6 +76,7 @@ def _claim(robot_id: int, token: str) -> Claim | None:
                 return None
             number = (robot.cycles.aggregate(n=Max("number"))["n"] or 0) + 1
             cycle = RobotCycle.objects.create(robot=robot, number=number, job_id=token, started_at=timezone.now())
+            backlog = _cancelled(robot).count()
     except RobotError:
         logger.info("cycle job for a deleted robot ignored robot=%s", robot_id)
         return None
@@ -90,16 +84,17 @@ def _claim(robot_id: int, token: str) -> Claim | None:
         logger.warning("cycle claim lost a race robot=%s token=%s", robot_id, token)
         return None
     logger.info("cycle started robot=%s number=%s", robot.name, number)
-    return Claim(cycle.pk, robot.source_url, robot.records, robot.cursor)
+    # Records cancelled by a stop-now are delivered first and count against ``records``.
+    return Claim(cycle.pk, robot.source_url, max(robot.records - backlog, 0), robot.cursor)
 
 
 @transaction.atomic
-def _fail(cycle_id: int, error: str) -> None:
+def _fail(cycle_id: int, error: str, code: str) -> None:
     robot_id = RobotCycle.objects.values_list("robot_id", flat=True).get(pk=cycle_id)
     robot = chain.lock_robot(pk=robot_id)
     cycle = RobotCycle.objects.get(pk=cycle_id)
     if cycle.finished_at is None:
-        chain.finish_cycle(robot, cycle, RobotCycle.Status.FAILED, error)
+        chain.finish_cycle(robot, cycle, RobotCycle.Status.FAILED, error, code)
 
 
 def _fan_out(cycle_id: int, items: list[Any]) -> None:
@@ -110,37 +105,83 @@ def _fan_out(cycle_id: int, items: list[Any]) -> None:
         if cycle.finished_at is not None:
             logger.warning("fan-out skipped, cycle already ended robot=%s number=%s", robot.name, cycle.number)
             return
-        batch = _split(robot, items)
-        created = ProcessedRecord.objects.bulk_create(
-            [ProcessedRecord(robot=robot, cycle=cycle, source_id=sid, payload=p) for sid, p in batch.new.items()],
-            batch_size=IN_CHUNK,
-        )
-        cycle.fetched = len(items)
+        adopted = _adopt_cancelled(robot, cycle)
+        batch = _split(robot, items, robot.records - len(adopted))
+        now = timezone.now()
+        records = [
+            ProcessedRecord(
+                robot=robot,
+                cycle=cycle,
+                source_id=source_id,
+                payload=payload,
+                job_id=queueing.chunk_job_id(cycle.pk, index // robot.chunk_size),
+                dispatched_at=now,
+            )
+            for index, (source_id, payload) in enumerate(batch.new.items())
+        ]
+        created = adopted + ProcessedRecord.objects.bulk_create(records, batch_size=IN_CHUNK)
+        cycle.fetched = batch.taken
         cycle.dispatched = len(created)
         cycle.failed = batch.failed
         cycle.duplicates = batch.duplicates
-        cycle.fanned_out_at = timezone.now()
+        cycle.fanned_out_at = now
         cycle.save(update_fields=["fetched", "dispatched", "failed", "duplicates", "fanned_out_at"])
         if batch.highest and _id_key(batch.highest) > _id_key(robot.cursor):
             robot.cursor = batch.highest
             robot.save(update_fields=["cursor", "updated_at"])
-        jobs = [(record.pk, record.job_id) for record in created]
-        queueing.after_commit(partial(queueing.enqueue_records, jobs), f"enqueue {len(jobs)} records")
+        jobs = _chunks(adopted, robot.chunk_size) + _chunks(created[len(adopted) :], robot.chunk_size)
+        queueing.after_commit(partial(queueing.enqueue_records, jobs), f"enqueue {len(created)} records")
         if not created:
             chain.finish_cycle(robot, cycle, RobotCycle.Status.FINISHED)
-    logger.info("cycle fanned out robot=%s number=%s dispatched=%s", robot.name, cycle.number, len(jobs))
+    logger.info("cycle fanned out robot=%s number=%s dispatched=%s", robot.name, cycle.number, len(created))
 
 
-def _split(robot: Robot, items: list[Any]) -> Batch:
-    batch = Batch(new={})
-    for item in items:
-        source_id = _source_id(item)
+def _cancelled(robot: Robot) -> QuerySet[ProcessedRecord]:
+    return ProcessedRecord.objects.filter(robot=robot, status=ProcessedRecord.Status.CANCELLED).order_by("pk")
+
+
+def _adopt_cancelled(robot: Robot, cycle: RobotCycle) -> list[ProcessedRecord]:
+    """Move up to ``robot.records`` records cancelled by a stop-now into ``cycle``, queued under new dispatches."""
+    adopted = list(_cancelled(robot).only("pk", "dispatch")[: robot.records])
+    now = timezone.now()
+    for start in range(0, len(adopted), robot.chunk_size):
+        part = adopted[start : start + robot.chunk_size]
+        job_id = queueing.record_job_id(part[0].pk, part[0].dispatch + 1)
+        for record in part:
+            record.dispatch += 1
+            record.job_id = job_id
+        ProcessedRecord.objects.filter(pk__in=[record.pk for record in part]).update(
+            cycle=cycle,
+            status=ProcessedRecord.Status.QUEUED,
+            dispatch=F("dispatch") + 1,
+            job_id=job_id,
+            dispatched_at=now,
+            finished_at=None,
+            lease_until=None,
+            error="",
+        )
+    return adopted
+
+
+def _chunks(records: list[ProcessedRecord], size: int) -> list[tuple[str, list[tuple[int, int]]]]:
+    return [
+        (records[start].job_id, [(record.pk, record.dispatch) for record in records[start : start + size]])
+        for start in range(0, len(records), size)
+    ]
+
+
+def _split(robot: Robot, items: list[Any], limit: int) -> Batch:
+    """Take at most ``limit`` items, lowest ids first; refuse unusable ones without failing the rest."""
+    keyed = sorted(((_source_id(item), item) for item in items), key=lambda pair: _sort_key(pair[0]))
+    taken = keyed[:limit]
+    batch = Batch(new={}, taken=len(taken))
+    for source_id, item in taken:
         if source_id is None:
             batch.failed += 1
             continue
         if _id_key(source_id) > _id_key(batch.highest):
             batch.highest = source_id  # also past unstorable items, so the source does not send them again
-        if not _storable(item):
+        if not _storable(source_id, item):
             batch.failed += 1
         elif source_id in batch.new:
             batch.duplicates += 1
@@ -174,18 +215,24 @@ def _source_id(item: Any) -> str | None:
     return text if 0 < len(text) <= ID_MAX_LENGTH else None
 
 
-def _storable(item: Any) -> bool:
-    """Refuse what a database would reject (NaN/Infinity; NUL in PostgreSQL's jsonb), so one bad item cannot
-    fail the whole batch again and again."""
+def _storable(source_id: str, item: Any) -> bool:
+    """Refuse what a database would reject (NaN/Infinity, lone surrogates, NUL in PostgreSQL), so one bad item
+    cannot fail the whole batch again and again."""
     try:
-        text = json.dumps(item, allow_nan=False)
-    except ValueError:
+        text = json.dumps(item, allow_nan=False, ensure_ascii=False)
+        text.encode("utf-8")
+        source_id.encode("utf-8")
+    except (ValueError, RecursionError):  # UnicodeEncodeError is a ValueError
         return False
-    return "\\u0000" not in text
+    return "\\u0000" not in text and "\x00" not in source_id
+
+
+def _sort_key(source_id: str | None) -> tuple[int, int, str]:
+    return (3, 0, "") if source_id is None else _id_key(source_id)
 
 
 def _id_key(source_id: str) -> tuple[int, int, str]:
-    """Order ids numerically when they are integers, otherwise as text after every integer."""
-    if source_id.lstrip("-").isdigit():
+    """Order ids numerically when they are ASCII integers, otherwise as text after every integer."""
+    if INTEGER_ID.fullmatch(source_id):
         return (1, int(source_id), "")
     return (2 if source_id else 0, 0, source_id)

@@ -8,26 +8,27 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from functools import partial
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 from redis import RedisError
 from rq.job import JobStatus
 
-from robot.models import ProcessedRecord, Robot, RobotAudit, RobotCycle
-from robot.services import chain, queueing
+from asyncportal import queues
+from robot.models import PENDING, ProcessedRecord, Robot, RobotAudit, RobotCycle
+from robot.services import chain, queueing, records
 from robot.services.control import SYSTEM, audit
-from robot.services.records import record_finish
 
 logger = logging.getLogger(__name__)
 
+WORKER_LOST = "worker_lost"
 GRACE = 5.0  # seconds past due before a missing chain job or record job is treated as lost
 MARGIN = 5.0  # seconds beyond a timeout before work still "in progress" is treated as abandoned
-CHUNK = 500
 WAITING = (JobStatus.QUEUED, JobStatus.DEFERRED)
+ALIVE = (JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED, JobStatus.STARTED)
 
 
 def robot_heal_all() -> int:
@@ -40,9 +41,15 @@ def robot_heal_all() -> int:
     healed = 0
     unfinished = RobotCycle.objects.filter(finished_at__isnull=True).values("robot_id")
     candidates = Q(state=Robot.State.RUNNING) | Q(pk__in=unfinished)
-    for robot_id in Robot.objects.filter(candidates).values_list("pk", flat=True):
+    robot_ids = list(Robot.objects.filter(candidates).values_list("pk", flat=True))
+    try:
+        stranded = {job for name in (queues.ROBOT, queues.RECORDS) for job in queueing.stranded(name, older_than=GRACE)}
+    except RedisError as exc:
+        logger.warning("robot heal skipped, redis unavailable: %s", exc)
+        return 0
+    for robot_id in robot_ids:
         try:
-            healed += _heal_robot(robot_id)
+            healed += _heal_robot(robot_id, stranded)
         except RedisError as exc:
             logger.warning("robot heal stopped, redis unavailable: %s", exc)
             break
@@ -52,30 +59,28 @@ def robot_heal_all() -> int:
 
 
 def fetch_stall_seconds() -> float:
-    # A fetch may last one read timeout past its total deadline (see clients.fetch_items).
-    return 2 * settings.ROBOT_FETCH_TIMEOUT + MARGIN
+    # The fetch ends by its total deadline (clients.deadline); the margin covers storing the batch.
+    return settings.ROBOT_FETCH_TIMEOUT + MARGIN
 
 
-def post_stall_seconds() -> float:
-    return settings.ROBOT_POST_TIMEOUT + MARGIN
-
-
-def _heal_robot(robot_id: int) -> int:
+def _heal_robot(robot_id: int, stranded: set[str]) -> int:
     robot = Robot.objects.get(pk=robot_id)
     cycle = chain.unfinished_cycle(robot)
     now = timezone.now()
     if cycle is None:
-        return _heal_chain(robot, now) if robot.is_running else 0
+        return _heal_chain(robot, now, stranded) if robot.is_running else 0
     if cycle.fanned_out_at is None:
         return _heal_fetch(cycle, now)
-    return _heal_records(cycle, now)
+    return _heal_records(cycle, now, stranded)
 
 
-def _heal_chain(robot: Robot, now: datetime) -> int:
+def _heal_chain(robot: Robot, now: datetime, stranded: set[str]) -> int:
     overdue = (now - (robot.next_run_at or robot.updated_at)).total_seconds()
     if overdue < GRACE:
         return 0
     status = queueing.job_statuses([robot.job_id])[robot.job_id] if robot.job_id else None
+    if robot.job_id in stranded:
+        status = "stranded"
     if status in WAITING or (status == JobStatus.STARTED and overdue < fetch_stall_seconds()):
         return 0
     with transaction.atomic():
@@ -97,60 +102,77 @@ def _heal_fetch(cycle: RobotCycle, now: datetime) -> int:
         cycle.refresh_from_db()
         if cycle.finished_at is not None or cycle.fanned_out_at is not None:
             return 0
-        error = f"interrupted: no fan-out {age:.0f}s after the cycle started (worker lost)"
-        chain.finish_cycle(robot, cycle, RobotCycle.Status.FAILED, error)
+        error = f"the cycle's worker was lost: no records stored {age:.0f} s after the cycle started"
+        chain.finish_cycle(robot, cycle, RobotCycle.Status.FAILED, error, WORKER_LOST)
         audit(robot, RobotAudit.Action.HEAL, SYSTEM, f"cycle {cycle.number} {error}")
     logger.warning("interrupted cycle failed robot=%s number=%s", robot.name, cycle.number)
     return 1
 
 
-def _heal_records(cycle: RobotCycle, now: datetime) -> int:
+def _heal_records(cycle: RobotCycle, now: datetime, stranded: set[str]) -> int:
+    """Re-dispatch the cycle's records whose job is gone or whose lease ran out; settle the cycle if it can."""
     assert cycle.fanned_out_at is not None
     if (now - cycle.fanned_out_at).total_seconds() < GRACE:
         return 0
-    queued = list(
-        ProcessedRecord.objects.filter(cycle=cycle, status=ProcessedRecord.Status.QUEUED).only(
-            "pk", "dispatches", "attempts", "started_at"
+    pending: list[Any] = list(
+        ProcessedRecord.objects.filter(cycle=cycle, status__in=PENDING).values(
+            "pk", "status", "dispatch", "job_id", "lease_until", "dispatched_at", "attempts"
         )
     )
-    statuses = queueing.job_statuses([record.job_id for record in queued])
-    lost = [r for r in queued if _is_lost(r, statuses[r.job_id], cycle.fanned_out_at, now)]
-    for record in lost:
-        if record.attempts > settings.ROBOT_RECORD_RETRIES:
-            error = f"gave up after {record.attempts} attempts: job lost ({statuses[record.job_id]})"
-            record_finish(record_id=record.pk, status=ProcessedRecord.Status.FAILED, error=error)
-    retry = [r for r in lost if r.attempts <= settings.ROBOT_RECORD_RETRIES]
-    stale = [r.job_id for r in retry if statuses[r.job_id] == JobStatus.SCHEDULED]
-    _redispatch(cycle.robot_id, [r.pk for r in retry], stale)
+    if not pending:
+        return int(records.settle_if_complete(cycle.pk))
+    lost = [row for row in pending if row["lease_until"] is not None and row["lease_until"] < now]
+    waiting = [row for row in pending if row["lease_until"] is None and _age(row, cycle, now) >= GRACE]
+    waiting = [row for row in waiting if row["status"] == ProcessedRecord.Status.QUEUED]
+    gone = _gone_jobs({row["job_id"]: _age(row, cycle, now) for row in waiting}, now) | stranded
+    lost += [row for row in waiting if row["job_id"] in gone]
+    for row in lost:
+        _recover(row)
     if lost:
         logger.warning("records re-dispatched robot=%s cycle=%s count=%s", cycle.robot_id, cycle.number, len(lost))
+    records.settle_if_complete(cycle.pk)
     return len(lost)
 
 
-def _is_lost(record: ProcessedRecord, status: str | None, fanned_out_at: datetime, now: datetime) -> bool:
-    if status in WAITING:
-        return False
-    age = (now - (record.started_at or fanned_out_at)).total_seconds()
-    if status == JobStatus.STARTED:
-        return age > post_stall_seconds()
-    if status == JobStatus.SCHEDULED:
-        return age > post_stall_seconds() + max(queueing.RETRY_BACKOFF) + GRACE
-    return True
+def _age(row: dict[str, Any], cycle: RobotCycle, now: datetime) -> float:
+    return (now - (row["dispatched_at"] or cycle.fanned_out_at or now)).total_seconds()
 
 
-def _redispatch(robot_id: int, record_ids: list[int], stale_job_ids: list[str]) -> None:
-    if not record_ids:
+def _gone_jobs(ages: dict[str, float], now: datetime) -> set[str]:
+    """Return the jobs that will never claim their records: unknown, ended, started but silent, or a retry
+    whose scheduler is gone (``ages``: seconds since each job was made)."""
+    if not ages:
+        return set()
+    ordered = sorted(ages)
+    statuses = queueing.job_statuses(ordered)
+    started = queueing.job_started([job_id for job_id in ordered if statuses[job_id] == JobStatus.STARTED])
+    gone = {job_id for job_id, status in statuses.items() if status not in ALIVE}
+    # A started job reserves its records at once; one that has not after GRACE lost its worker.
+    gone |= {job_id for job_id, at in started.items() if at is None or _seconds_since(at, now) >= GRACE}
+    overdue = max(queueing.RETRY_BACKOFF) + 3 * GRACE
+    gone |= {job_id for job_id in ordered if statuses[job_id] == JobStatus.SCHEDULED and ages[job_id] > overdue}
+    return gone
+
+
+def _seconds_since(rq_time: str, now: datetime) -> float:
+    return (now - datetime.fromisoformat(rq_time.replace("Z", "+00:00"))).total_seconds()
+
+
+def _recover(row: dict[str, Any]) -> None:
+    """Fail a record that used up its attempts, otherwise give it a new dispatch (fencing the old job out)."""
+    status = row["status"]
+    fence = ProcessedRecord.objects.filter(pk=row["pk"], status=status, dispatch=row["dispatch"])
+    if status == ProcessedRecord.Status.PROCESSING and row["attempts"] > settings.ROBOT_RECORD_RETRIES:
+        error = f"gave up after {row['attempts']} attempts: the delivery outlived its lease (worker lost)"
+        fence.update(status=ProcessedRecord.Status.FAILED, error=error, finished_at=timezone.now(), lease_until=None)
         return
-    with transaction.atomic():
-        chain.lock_robot(pk=robot_id)
-        jobs: list[tuple[int, str]] = []
-        for start in range(0, len(record_ids), CHUNK):
-            still = ProcessedRecord.objects.filter(
-                pk__in=record_ids[start : start + CHUNK], status=ProcessedRecord.Status.QUEUED
-            )
-            ids = list(still.values_list("pk", flat=True))
-            ProcessedRecord.objects.filter(pk__in=ids).update(dispatches=F("dispatches") + 1)
-            jobs += [(r.pk, r.job_id) for r in ProcessedRecord.objects.filter(pk__in=ids).only("pk", "dispatches")]
-        # A retry whose scheduler died is deleted, so it cannot also run when that scheduler comes back.
-        queueing.after_commit(partial(queueing.delete_record_jobs, stale_job_ids), "delete stale record jobs")
-        queueing.after_commit(partial(queueing.enqueue_records, jobs), f"re-dispatch {len(jobs)} records")
+    dispatch = row["dispatch"] + 1
+    job_id = queueing.record_job_id(row["pk"], dispatch)
+    if fence.update(
+        status=ProcessedRecord.Status.QUEUED,
+        dispatch=dispatch,
+        job_id=job_id,
+        dispatched_at=timezone.now(),
+        lease_until=None,
+    ):
+        queueing.enqueue_records([(job_id, [(row["pk"], dispatch)])])

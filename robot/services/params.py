@@ -12,11 +12,17 @@ from robot.errors import RobotError
 from robot.models import Robot
 
 # JSON name -> model field. "timedelta" and "rplstatus" are the original prototype's names.
-SETTINGS = {"source_url": "source_url", "records": "records", "timedelta": "interval", "msg": "msg"}
+SETTINGS = {
+    "source_url": "source_url",
+    "records": "records",
+    "chunk_size": "chunk_size",
+    "timedelta": "interval",
+    "msg": "msg",
+}
 TARGET = {"target_url": "target_url"}
 EDITABLE = {**SETTINGS, **TARGET}
-START = {"timedelta": "interval", "records": "records", "msg": "msg", "rplstatus": ""}
-INTEGER_FIELDS = {"records", "timedelta"}
+START = {"timedelta": "interval", "records": "records", "chunk_size": "chunk_size", "msg": "msg", "rplstatus": ""}
+INTEGER_FIELDS = {"records", "chunk_size", "timedelta"}
 TEXT_FIELDS = {"source_url", "msg", "target_url", "rplstatus"}
 NULLABLE_FIELDS = {"target_url", "msg"}
 JSON_NAME = {model: json for json, model in EDITABLE.items()}

@@ -8,14 +8,14 @@ the sweeper repairs whatever Redis missed.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from redis import RedisError
-from rq import Retry
 from rq.job import Job, JobStatus
 from rq.queue import Queue
 
@@ -24,10 +24,18 @@ from asyncportal import queues
 logger = logging.getLogger(__name__)
 
 CYCLE_FUNC = "robot.jobs.run_cycle"
-RECORD_FUNC = "robot.jobs.process_record"
+RECORDS_FUNC = "robot.jobs.process_records"
 RETRY_BACKOFF = [1, 5, 15]  # seconds before the 1st, 2nd, 3rd… retry of a record (last value repeats)
 RESULT_TTL = 300
 FAILURE_TTL = 7 * 24 * 3600
+# Cycle due times live in a float-scored sorted set that the sweeper's ticker polls every few milliseconds:
+# RQ's scheduler keeps whole-second scores and polls once a second, so a cycle would start up to two
+# seconds late (or a second early), and a job sleeping until its time would block every other robot.
+DUE_KEY = "asyncportal:robot:due"
+SEEN_KEY = "asyncportal:robot:intermediate-seen:"
+TICK_BATCH = 100
+
+Pair = tuple[int, int]
 
 
 def after_commit(action: Callable[[], object], what: str) -> None:
@@ -42,20 +50,46 @@ def after_commit(action: Callable[[], object], what: str) -> None:
     transaction.on_commit(run)
 
 
-def enqueue_cycle(robot_id: int, token: str, run_at: datetime, lead: float = 0.0) -> None:
-    """Put the cycle job ``token`` on the robot queue now, or schedule it ``lead`` seconds before ``run_at``.
+def chunk_job_id(cycle_id: int, index: int) -> str:
+    """The id of the fan-out's ``index``-th record job of a cycle (known before the records have ids)."""
+    return f"chunk-{cycle_id}-{index}"
 
-    RQ's scheduler works in whole seconds and polls once a second, so a job scheduled for ``run_at`` starts up
-    to two seconds late or one early. Scheduled a second early, it is always waiting on time; it then sleeps
-    until the robot's ``next_run_at`` (see ``cycle._wait_until_due``), so cycles start on the millisecond.
-    """
-    queue = queues.get_queue(queues.ROBOT)
-    options = {"job_id": token, "result_ttl": RESULT_TTL, "failure_ttl": FAILURE_TTL}
-    enqueue_at = run_at - timedelta(seconds=lead)
-    if enqueue_at <= timezone.now():
-        queue.enqueue_call(CYCLE_FUNC, args=[robot_id, token], **options)  # type: ignore[arg-type]
+
+def record_job_id(first_record_id: int, dispatch: int) -> str:
+    """The id of a later job (retry, re-dispatch, hand-back) led by a record and its new dispatch number."""
+    return f"redo-{first_record_id}-{dispatch}"
+
+
+def schedule_cycle(robot_id: int, token: str, run_at: datetime) -> None:
+    """Enqueue the cycle job ``token`` now if due, else leave it to the ticker at ``run_at``."""
+    if run_at <= timezone.now():
+        _enqueue_cycle(robot_id, token)
     else:
-        queue.enqueue_at(enqueue_at, CYCLE_FUNC, robot_id, token, **options)
+        queues.get_connection().zadd(DUE_KEY, {f"{robot_id}:{token}": run_at.timestamp()})
+
+
+def discard_cycle(robot_id: int, token: str) -> None:
+    """Withdraw a cycle job that has not started: from the ticker's set and from the robot queue."""
+    queues.get_connection().zrem(DUE_KEY, f"{robot_id}:{token}")
+    discard_job(queues.ROBOT, token)
+
+
+def tick() -> int:
+    """Enqueue every cycle job that is due; several tickers may run, ZREM decides which one enqueues."""
+    connection = queues.get_connection()
+    due: list[Any] = connection.zrangebyscore(DUE_KEY, "-inf", time.time(), start=0, num=TICK_BATCH)
+    enqueued = 0
+    for member in due:
+        if connection.zrem(DUE_KEY, member):
+            robot_id, _, token = member.decode().partition(":")
+            _enqueue_cycle(int(robot_id), token)
+            enqueued += 1
+    return enqueued
+
+
+def _enqueue_cycle(robot_id: int, token: str) -> None:
+    queue = queues.get_queue(queues.ROBOT)
+    queue.enqueue_call(CYCLE_FUNC, args=[robot_id, token], job_id=token, result_ttl=RESULT_TTL, failure_ttl=FAILURE_TTL)
 
 
 def discard_job(queue_name: str, job_id: str) -> None:
@@ -67,43 +101,32 @@ def discard_job(queue_name: str, job_id: str) -> None:
         job.delete()
 
 
-def enqueue_records(jobs: Iterable[tuple[int, str]]) -> int:
-    """Enqueue ``(record_id, job_id)`` pairs on the records queue in one pipelined round trip."""
+def enqueue_records(jobs: Sequence[tuple[str, Sequence[Pair]]], *, delay: int = 0) -> int:
+    """Enqueue record jobs ``(job_id, [(record_id, dispatch), …])`` in one pipelined round trip.
+
+    No RQ ``Retry``: each record is retried on its own (``records.record_retry``), never its whole job.
+    """
     queue = queues.get_queue(queues.RECORDS)
-    retries = settings.ROBOT_RECORD_RETRIES
-    retry = Retry(max=retries, interval=RETRY_BACKOFF[:retries]) if retries > 0 else None
+    if delay:
+        for job_id, pairs in jobs:
+            queue.enqueue_in(timedelta(seconds=delay), RECORDS_FUNC, [list(pair) for pair in pairs], **_options(job_id))
+        return len(jobs)
     datas = [
-        Queue.prepare_data(
-            RECORD_FUNC,
-            args=[record_id],
-            job_id=job_id,
-            retry=retry,
-            result_ttl=RESULT_TTL,
-            failure_ttl=FAILURE_TTL,
-        )
-        for record_id, job_id in jobs
+        Queue.prepare_data(RECORDS_FUNC, args=[[list(pair) for pair in pairs]], **_options(job_id))
+        for job_id, pairs in jobs
     ]
-    if datas:
+    for start in range(0, len(datas), 1000):
         with queue.connection.pipeline() as pipe:
-            queue.enqueue_many(datas, pipeline=pipe)
+            queue.enqueue_many(datas[start : start + 1000], pipeline=pipe)
             pipe.execute()
     return len(datas)
 
 
-def delete_record_jobs(job_ids: list[str]) -> None:
-    """Delete record jobs that must not run (workers skip queued ids whose job is gone)."""
-    if not job_ids:
-        return
-    queue = queues.get_queue(queues.RECORDS)
-    with queue.connection.pipeline() as pipe:
-        for start in range(0, len(job_ids), 1000):
-            chunk = job_ids[start : start + 1000]
-            pipe.zrem(queue.scheduled_job_registry.key, *chunk)
-            pipe.delete(*(Job.key_for(job_id) for job_id in chunk))
-        pipe.execute()
+def _options(job_id: str) -> dict[str, Any]:
+    return {"job_id": job_id, "result_ttl": RESULT_TTL, "failure_ttl": FAILURE_TTL}
 
 
-def job_statuses(job_ids: list[str]) -> dict[str, str | None]:
+def job_statuses(job_ids: Sequence[str]) -> dict[str, str | None]:
     """Return each job's RQ status (None when Redis does not know it), in one pipelined round trip."""
     connection = queues.get_connection()
     with connection.pipeline(transaction=False) as pipe:
@@ -111,6 +134,40 @@ def job_statuses(job_ids: list[str]) -> dict[str, str | None]:
             pipe.hget(Job.key_for(job_id), "status")
         raw = pipe.execute()
     return {job_id: (value.decode() if value else None) for job_id, value in zip(job_ids, raw, strict=True)}
+
+
+def job_started(job_ids: Sequence[str]) -> dict[str, str | None]:
+    """Return each job's ``started_at`` as RQ wrote it (None when not started or unknown)."""
+    connection = queues.get_connection()
+    with connection.pipeline(transaction=False) as pipe:
+        for job_id in job_ids:
+            pipe.hget(Job.key_for(job_id), "started_at")
+        raw = pipe.execute()
+    return {job_id: (value.decode() if value else None) for job_id, value in zip(job_ids, raw, strict=True)}
+
+
+def stranded(queue_name: str, *, older_than: float) -> set[str]:
+    """Return job ids stuck in RQ's intermediate list: dequeued by a worker that died before starting them.
+
+    RQ itself only looks there in a worker's maintenance pass (minutes apart); a job seen there by two sweeps
+    ``older_than`` seconds apart is stranded. It is removed from the list; the caller re-dispatches its work.
+    """
+    queue = queues.get_queue(queue_name)
+    connection = queue.connection
+    found: set[str] = set()
+    now = time.time()
+    raw_ids: list[Any] = connection.lrange(queue.intermediate_queue_key, 0, -1)
+    for raw in raw_ids:
+        job_id = raw.decode()
+        seen_key = SEEN_KEY + job_id
+        if connection.set(seen_key, now, nx=True, ex=3600):
+            continue
+        first_seen = float(connection.get(seen_key) or now)
+        if now - first_seen >= older_than:
+            connection.lrem(queue.intermediate_queue_key, 0, job_id)
+            connection.delete(seen_key)
+            found.add(job_id)
+    return found
 
 
 def cleanup_started() -> None:

@@ -1,72 +1,225 @@
-"""Processing one record: store it (done at fan-out), POST it to the target, make its status final once."""
+"""Delivering records: fenced claims, a lease per delivery, and outcomes written on the record row only.
+
+A record job carries ``(record_id, dispatch)`` pairs. A job acts on a record only while the record is queued
+with that dispatch number; the sweeper bumps the number whenever it re-dispatches, so a late or duplicated job
+can do nothing. Claiming and finishing are conditional UPDATEs (never read-then-write), no per-record work
+touches the robot or cycle row, and only a job that sees its cycle complete takes the robot lock to end it.
+"""
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import F
 from django.utils import timezone
+from redis import RedisError
 
-from robot import clients, errors
-from robot.errors import RobotError
-from robot.models import ProcessedRecord, RobotCycle
-from robot.services import chain
+from robot import clients
+from robot.models import PENDING, ProcessedRecord, Robot, RobotCycle
+from robot.services import chain, queueing
 
 logger = logging.getLogger(__name__)
 
-SKIPPED = "skipped"
-COUNTER = {
-    ProcessedRecord.Status.DONE: "done",
-    ProcessedRecord.Status.FAILED: "failed",
-    ProcessedRecord.Status.CANCELLED: "cancelled",
-}
+LEASE_MARGIN = 5.0  # seconds between a delivery's deadline and the end of its lease
+RESERVE_SECONDS = 15.0  # a running job's hold on the records it has not claimed yet, renewed while it works
+RENEW_EVERY = 5.0
+Status = ProcessedRecord.Status
+Pair = tuple[int, int]
 
 
 def idempotency_key(robot_name: str, source_id: str) -> str:
     return f"{robot_name}:{source_id}"
 
 
-def record_process(*, record_id: int, can_retry: bool) -> str:
-    """Deliver a queued record and return its final status; a record no longer queued is left alone.
+def lease_seconds() -> float:
+    """How long a claim owns its record: the total POST deadline plus a margin for the database write."""
+    return settings.ROBOT_POST_TIMEOUT + LEASE_MARGIN
 
-    A transient failure raises ``RobotError(RETRY)`` while ``can_retry`` (RQ then retries with backoff) and
-    attempts remain; after that it becomes a final failure.
+
+def chunk_budget() -> float:
+    """Seconds a record job may keep claiming records: it must end well before RQ's job timeout kills it."""
+    return max(settings.RQ_JOB_TIMEOUT - lease_seconds() - LEASE_MARGIN, lease_seconds())
+
+
+@dataclass
+class ChunkResult:
+    done: int = 0
+    failed: int = 0
+    retried: int = 0
+    skipped: int = 0
+    handed_back: int = 0
+    cycles: set[int] = field(default_factory=set)
+
+    def as_dict(self) -> dict[str, int]:
+        keys = ("done", "failed", "retried", "skipped", "handed_back")
+        return {key: getattr(self, key) for key in keys}
+
+
+def records_process(*, pairs: Sequence[Pair], stop_requested: Callable[[], bool] = lambda: False) -> ChunkResult:
+    """Deliver the records of one job; each gets its own claim, outcome and retries.
+
+    Stops taking records when the job's time budget runs out or the worker is asked to stop, and hands the
+    rest back as a new job.
     """
-    started = ProcessedRecord.objects.filter(pk=record_id, status=ProcessedRecord.Status.QUEUED).update(
-        attempts=F("attempts") + 1, started_at=timezone.now()
-    )
-    if not started:
-        logger.info("record not queued, duplicate delivery ignored record=%s", record_id)
-        return SKIPPED
-    record = ProcessedRecord.objects.select_related("robot").get(pk=record_id)
-    status, error = ProcessedRecord.Status.DONE, ""
-    if record.robot.target_url:
-        outcome = clients.post_record(
-            record.robot.target_url,
-            record.payload,
-            idempotency_key=idempotency_key(record.robot.name, record.source_id),
+    result = ChunkResult()
+    rows = _live_rows(pairs)
+    result.skipped = len(pairs) - len(rows)
+    if not rows:
+        return result
+    robot: Any = Robot.objects.values("name", "target_url").get(pk=rows[0]["robot_id"])
+    result.cycles = {row["cycle_id"] for row in rows}
+    if robot["target_url"]:
+        _deliver_each(rows, robot, result, stop_requested)
+    else:
+        _complete_without_target(rows, result)
+    for cycle_id in result.cycles:
+        settle_if_complete(cycle_id)
+    return result
+
+
+def _live_rows(pairs: Sequence[Pair]) -> list[dict[str, Any]]:
+    wanted = dict(pairs)
+    fields = ("pk", "robot_id", "cycle_id", "source_id", "payload", "dispatch", "attempts")
+    found = ProcessedRecord.objects.filter(pk__in=list(wanted), status=Status.QUEUED).values(*fields)
+    live = [row for row in found if row["dispatch"] == wanted[row["pk"]]]
+    return sorted(live, key=lambda row: row["pk"])
+
+
+def _fenced(row: dict[str, Any], status: str = Status.QUEUED) -> Any:
+    return ProcessedRecord.objects.filter(pk=row["pk"], status=status, dispatch=row["dispatch"])
+
+
+def _complete_without_target(rows: list[dict[str, Any]], result: ChunkResult) -> None:
+    """Nothing to deliver: each still-current record is done, in one statement per dispatch number."""
+    now = timezone.now()
+    for dispatch in {row["dispatch"] for row in rows}:
+        ids = [row["pk"] for row in rows if row["dispatch"] == dispatch]
+        result.done += ProcessedRecord.objects.filter(pk__in=ids, status=Status.QUEUED, dispatch=dispatch).update(
+            status=Status.DONE, attempts=F("attempts") + 1, started_at=now, finished_at=now, lease_until=None
         )
-        if outcome.transient and can_retry and record.attempts <= settings.ROBOT_RECORD_RETRIES:
-            logger.info("record transient failure, retrying record=%s: %s", record_id, outcome.detail)
-            raise RobotError(errors.RETRY, outcome.detail)
-        if not outcome.ok:
-            status, error = ProcessedRecord.Status.FAILED, f"{outcome.detail} (attempt {record.attempts})"
-    return status if record_finish(record_id=record_id, status=status, error=error) else SKIPPED
+    result.skipped += len(rows) - result.done
 
 
-@transaction.atomic
-def record_finish(*, record_id: int, status: str, error: str = "") -> bool:
-    """Make a queued record final, count it on its cycle and finish the cycle when it was the last one."""
-    robot_id, cycle_id = ProcessedRecord.objects.values_list("robot_id", "cycle_id").get(pk=record_id)
-    robot = chain.lock_robot(pk=robot_id)
-    changed = ProcessedRecord.objects.filter(pk=record_id, status=ProcessedRecord.Status.QUEUED).update(
-        status=status, error=error[:2000], finished_at=timezone.now()
+def _deliver_each(
+    rows: list[dict[str, Any]], robot: dict[str, Any], result: ChunkResult, stop_requested: Callable[[], bool]
+) -> None:
+    started = time.monotonic()
+    _reserve(rows)
+    renewed = started
+    for index, row in enumerate(rows):
+        if time.monotonic() - started > chunk_budget() or stop_requested():
+            result.handed_back = hand_back(rows[index:])
+            return
+        if time.monotonic() - renewed > RENEW_EVERY:
+            _reserve(rows[index:])
+            renewed = time.monotonic()
+        outcome = _deliver_one(row, robot)
+        setattr(result, outcome, getattr(result, outcome) + 1)
+
+
+def _reserve(rows: list[dict[str, Any]]) -> None:
+    until = timezone.now() + timedelta(seconds=RESERVE_SECONDS)
+    for dispatch in {row["dispatch"] for row in rows}:
+        ids = [row["pk"] for row in rows if row["dispatch"] == dispatch]
+        ProcessedRecord.objects.filter(pk__in=ids, status=Status.QUEUED, dispatch=dispatch).update(lease_until=until)
+
+
+def _deliver_one(row: dict[str, Any], robot: dict[str, Any]) -> str:
+    """Claim, POST and record one record; return which ``ChunkResult`` counter it adds to."""
+    now = timezone.now()
+    claimed = _fenced(row).update(
+        status=Status.PROCESSING,
+        attempts=F("attempts") + 1,
+        started_at=now,
+        lease_until=now + timedelta(seconds=lease_seconds()),
+    )
+    if not claimed:
+        return "skipped"
+    attempt = row["attempts"] + 1
+    try:
+        key = idempotency_key(robot["name"], row["source_id"])
+        outcome = clients.post_record(robot["target_url"], row["payload"], idempotency_key=key)
+    except DatabaseError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - one record that raises must not take its neighbours with it.
+        logger.exception("record delivery raised record=%s", row["pk"])
+        outcome = clients.PostOutcome(ok=False, detail=f"{type(exc).__name__}: {exc}")
+    if outcome.ok:
+        return "done" if _finish(row, Status.DONE) else "skipped"
+    if outcome.transient and attempt <= settings.ROBOT_RECORD_RETRIES:
+        return "retried" if _retry_later(row, attempt, outcome.detail) else "skipped"
+    return "failed" if _finish(row, Status.FAILED, f"{outcome.detail} (attempt {attempt})") else "skipped"
+
+
+def _finish(row: dict[str, Any], status: str, error: str = "") -> bool:
+    changed = _fenced(row, Status.PROCESSING).update(
+        status=status, error=error[:2000], finished_at=timezone.now(), lease_until=None
+    )
+    if not changed:
+        logger.warning("record outcome dropped, a newer dispatch owns it record=%s", row["pk"])
+    return bool(changed)
+
+
+def _retry_later(row: dict[str, Any], attempt: int, detail: str) -> bool:
+    """Give the record a new dispatch of its own, due after the backoff for ``attempt``."""
+    dispatch = row["dispatch"] + 1
+    job_id = queueing.record_job_id(row["pk"], dispatch)
+    changed = _fenced(row, Status.PROCESSING).update(
+        status=Status.QUEUED,
+        dispatch=dispatch,
+        job_id=job_id,
+        dispatched_at=timezone.now(),
+        lease_until=None,
+        error=f"{detail} (attempt {attempt}, retrying)"[:2000],
     )
     if not changed:
         return False
-    counter = COUNTER[ProcessedRecord.Status(status)]
-    RobotCycle.objects.filter(pk=cycle_id).update(**{counter: F(counter) + 1})
-    chain.settle_if_complete(robot, cycle_id)
+    delay = queueing.RETRY_BACKOFF[min(attempt, len(queueing.RETRY_BACKOFF)) - 1]
+    try:
+        queueing.enqueue_records([(job_id, [(row["pk"], dispatch)])], delay=delay)
+    except RedisError as exc:
+        logger.warning("record retry not enqueued, left to the sweeper record=%s: %s", row["pk"], exc)
     return True
+
+
+def hand_back(rows: list[dict[str, Any]]) -> int:
+    """Give records this job has not claimed to a new job (a new dispatch fences this one out)."""
+    if not rows:
+        return 0
+    first = rows[0]
+    dispatch = first["dispatch"] + 1
+    job_id = queueing.record_job_id(first["pk"], dispatch)
+    ids = [row["pk"] for row in rows]
+    with transaction.atomic():
+        moved = list(
+            ProcessedRecord.objects.select_for_update()
+            .filter(pk__in=ids, status=Status.QUEUED, dispatch=first["dispatch"])
+            .values_list("pk", flat=True)
+        )
+        ProcessedRecord.objects.filter(pk__in=moved).update(
+            dispatch=dispatch, job_id=job_id, dispatched_at=timezone.now(), lease_until=None
+        )
+    pairs = [(pk, dispatch) for pk in moved]
+    try:
+        queueing.enqueue_records([(job_id, pairs)])
+    except RedisError as exc:
+        logger.warning("handed-back records not enqueued, left to the sweeper job=%s: %s", job_id, exc)
+    logger.info("record job handed back records=%s job=%s", len(pairs), job_id)
+    return len(pairs)
+
+
+def settle_if_complete(cycle_id: int) -> bool:
+    """End the fanned-out cycle once none of its records is pending; only then take the robot lock."""
+    if ProcessedRecord.objects.filter(cycle_id=cycle_id, status__in=PENDING).exists():
+        return False
+    robot_id = RobotCycle.objects.values_list("robot_id", flat=True).get(pk=cycle_id)
+    with transaction.atomic():
+        robot = chain.lock_robot(pk=robot_id)
+        return chain.settle_if_complete(robot, cycle_id)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -235,3 +236,120 @@ def start_sweeper(subprocess_env: dict[str, str], tmp_path: Path) -> Iterator[St
     yield start
     for proc in procs:
         stop_process(proc)
+
+
+class DripServer:
+    """A raw HTTP/1.1 server on loopback that answers late and drips its body; keeps connections alive.
+
+    ``plan`` sets how long before the headers and the gap between body bytes; ``connections`` counts accepted
+    sockets, ``in_flight``/``max_in_flight`` count requests being answered per Idempotency-Key.
+    """
+
+    def __init__(self) -> None:
+        self.header_delay = 0.0
+        self.body = b"{}"
+        self.byte_interval = 0.0
+        self.status = 200
+        self.script: list[tuple[float, bytes, float, int]] = []  # one plan per request, then ``plan``'s
+        self.connections = 0
+        self.requests: list[tuple[str, float]] = []
+        self.in_flight: dict[str, int] = {}
+        self.max_in_flight = 0
+        self.lock = threading.Lock()
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.1)
+        self.closed = threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}/"
+
+    def plan(self, *, header_delay: float, body: bytes, byte_interval: float, status: int = 200) -> None:
+        self.header_delay, self.body, self.byte_interval, self.status = header_delay, body, byte_interval, status
+
+    def close(self) -> None:
+        self.closed.set()
+        self.thread.join(2)
+        self.sock.close()
+
+    def _accept(self) -> None:
+        while not self.closed.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            with self.lock:
+                self.connections += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        reader = conn.makefile("rb")
+        try:
+            while not self.closed.is_set():
+                request_line = reader.readline()
+                if not request_line:
+                    return
+                headers: dict[str, str] = {}
+                while (line := reader.readline().decode("latin-1").strip()) != "":
+                    name, _, value = line.partition(":")
+                    headers[name.strip().lower()] = value.strip()
+                reader.read(int(headers.get("content-length", "0")))
+                self._answer(conn, headers.get("idempotency-key", ""))
+        except OSError:
+            return
+        finally:
+            conn.close()
+
+    def _answer(self, conn: socket.socket, key: str) -> None:
+        with self.lock:
+            self.requests.append((key, time.time()))
+            self.in_flight[key] = self.in_flight.get(key, 0) + 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight[key])
+            plan = (
+                self.script.pop(0) if self.script else (self.header_delay, self.body, self.byte_interval, self.status)
+            )
+        header_delay, body, byte_interval, status = plan
+        try:
+            time.sleep(header_delay)
+            head = f"HTTP/1.1 {status} OK\r\nContent-Type: application/json\r\n"
+            conn.sendall(f"{head}Content-Length: {len(body)}\r\n\r\n".encode())
+            if not byte_interval:
+                conn.sendall(body)
+            for index in range(len(body) if byte_interval else 0):
+                time.sleep(byte_interval)
+                conn.sendall(body[index : index + 1])
+        finally:
+            with self.lock:
+                self.in_flight[key] -= 1
+
+
+@pytest.fixture
+def drip() -> Iterator[DripServer]:
+    server = DripServer()
+    yield server
+    server.close()
+
+
+def due_tokens(conn: redis.Redis, robot: Robot) -> list[str]:
+    """Return the chain tokens of ``robot`` waiting in the ticker's due set (cycles scheduled for later)."""
+    from robot.services.queueing import DUE_KEY
+
+    prefix = f"{robot.pk}:"
+    members = [raw.decode() for raw in conn.zrange(DUE_KEY, 0, -1)]
+    return sorted(member.removeprefix(prefix) for member in members if member.startswith(prefix))
+
+
+def chain_tokens(conn: redis.Redis, robot: Robot) -> list[str]:
+    """Return every token of ``robot`` that may still start a cycle: due later, queued or started."""
+    return sorted(set(chain_jobs(conn, robot)) | set(due_tokens(conn, robot)))
+
+
+def deliver_queued(robot: Robot) -> None:
+    """Run the robot's queued records in-process, as a record worker would (no target: each becomes done)."""
+    from robot.models import ProcessedRecord
+    from robot.services import records_process
+
+    pairs = ProcessedRecord.objects.filter(robot=robot, status=ProcessedRecord.Status.QUEUED)
+    records_process(pairs=list(pairs.values_list("pk", "dispatch")))
