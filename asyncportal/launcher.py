@@ -6,11 +6,14 @@ Usage: ``python -m asyncportal.launcher run`` | ``python -m asyncportal.launcher
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from honcho.environ import parse_procfile
 
 from asyncportal import env, localredis
 
@@ -39,25 +42,46 @@ def run() -> int:
     try:
         subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], check=True)
         subprocess.run([*manage, "bootstrap", "--base-url", f"http://127.0.0.1:{port}"], check=True)
-        print(f"Redis: {os.environ['REDIS_URL']}" + (" (private, data in var/redis/)" if server else ""))
+        print(f"Redis: {os.environ['REDIS_URL']}" + (f" (private, data in {server.data_dir})" if server else ""))
         print(f"Open  http://127.0.0.1:{port}/register/   (registration form)")
         print(f"      http://127.0.0.1:{port}/admin/      (admin: robots, registrations)")
         print(f"      http://127.0.0.1:{port}/django-rq/  (queues dashboard, staff only)")
-        print(f"Roles from Procfile with WORKERS={workers}; Ctrl-C stops everything.", flush=True)
-        env_for_roles = {**os.environ, "WORKERS": str(workers)}
-        honcho = subprocess.Popen(
-            [_python_tool("honcho"), "-f", str(env.BASE_DIR / "Procfile"), "start", "-p", str(port)],
-            env=env_for_roles,
+        print(
+            f"Roles from Procfile with WORKERS={workers}; a role that exits is restarted; Ctrl-C stops everything.",
+            flush=True,
         )
-        # honcho forwards Ctrl-C to the roles and waits for them; we only wait for honcho.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, lambda *_: honcho.terminate())
-        code = honcho.wait()
-        # Ctrl-C is how a developer stops the portal: not a failure.
-        return 0 if code in (130, -signal.SIGINT) else code
+        return _run_roles(port, workers)
     finally:
         if server:
             server.stop()
+
+
+def _run_roles(port: int, workers: int) -> int:
+    """Run honcho on the restarting Procfile until Ctrl-C (SIGINT) or SIGTERM; return 0 for Ctrl-C."""
+    honcho = subprocess.Popen(
+        [_python_tool("honcho"), "-f", str(_restarting_procfile()), "-d", str(env.BASE_DIR), "start", "-p", str(port)],
+        env={**os.environ, "WORKERS": str(workers)},
+        cwd=env.BASE_DIR,
+        # Its own session: the terminal's Ctrl-C reaches only us, and honcho gets it exactly once from us
+        # (a second SIGINT would not make it stop any faster; it kills stragglers after 5 s anyway).
+        start_new_session=True,
+    )
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda received, _frame: honcho.send_signal(received))
+    code = honcho.wait()
+    # Ctrl-C is how a developer stops the portal: not a failure.
+    return 0 if code in (130, -signal.SIGINT) else code
+
+
+def _restarting_procfile() -> Path:
+    """Write a Procfile with one ``asyncportal.respawn`` per role of the real one, which it reads at run time."""
+    procfile = env.BASE_DIR / "Procfile"
+    roles = parse_procfile(procfile.read_text()).processes
+    respawn = f"{shlex.quote(sys.executable)} -m asyncportal.respawn {shlex.quote(str(procfile))}"
+    generated = env.VAR_DIR / "Procfile.restarting"
+    generated.parent.mkdir(parents=True, exist_ok=True)
+    generated.write_text("".join(f"{role}: {respawn} {role}\n" for role in roles))
+    return generated
 
 
 def test(pytest_args: list[str]) -> int:

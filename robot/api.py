@@ -14,12 +14,14 @@ from functools import wraps
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from asyncportal import queues
+from asyncportal.numbers import bounded_int, exceeds
 from robot import errors, selectors, services
 from robot.errors import RobotError
 from robot.models import Robot, RobotAudit
@@ -38,6 +40,7 @@ STATUS = {
     errors.UNSUPPORTED_MEDIA_TYPE: 415,
 }
 MAX_BODY_BYTES = 64 * 1024
+MAX_CYCLES_LIMIT = 500
 JSON_CONTENT_TYPES = ("application/json",)
 
 ApiView = Callable[..., JsonResponse]
@@ -60,12 +63,19 @@ def api_view(methods: list[str], source: str = RobotAudit.Source.API) -> Callabl
                 return actor_or_refusal
             try:
                 return view(request, actor_or_refusal, *args, **kwargs)
+            except RequestDataTooBig:
+                # Django's own cap (DATA_UPLOAD_MAX_MEMORY_SIZE) fires before ours can; same answer.
+                return _error(RobotError(errors.TOO_LARGE, f"Body larger than {MAX_BODY_BYTES} bytes."))
             except RobotError as exc:
-                return JsonResponse({"ok": False, "error": exc.as_dict()}, status=STATUS.get(exc.code, 400))
+                return _error(exc)
 
         return wrapper
 
     return decorate
+
+
+def _error(exc: RobotError) -> JsonResponse:
+    return JsonResponse({"ok": False, "error": exc.as_dict()}, status=STATUS.get(exc.code, 400))
 
 
 def _authenticate(request: HttpRequest, source: str) -> Actor | JsonResponse:
@@ -105,7 +115,10 @@ def _unauthenticated(message: str) -> JsonResponse:
 
 
 def json_body(request: HttpRequest) -> dict[str, Any]:
-    """Return the JSON object body ({} when empty); 415 for another media type, 400 when malformed."""
+    """Return the JSON object body ({} when empty); 413 too large, 415 another media type, 400 malformed."""
+    if exceeds(request.META.get("CONTENT_LENGTH") or "", MAX_BODY_BYTES):
+        # Refuse by the declared length before reading the body into memory.
+        raise RobotError(errors.TOO_LARGE, f"Body larger than {MAX_BODY_BYTES} bytes.")
     if not request.body:
         return {}
     if len(request.body) > MAX_BODY_BYTES:
@@ -147,10 +160,10 @@ def robot_detail(request: HttpRequest, actor: Actor, name: str) -> JsonResponse:
 
 @api_view(["GET"])
 def robot_cycles(request: HttpRequest, actor: Actor, name: str) -> JsonResponse:
-    limit = request.GET.get("limit", "20")
-    if not limit.isdigit() or not 1 <= int(limit) <= 500:
-        raise RobotError(errors.INVALID, fields={"limit": ["Must be an integer from 1 to 500."]})
-    cycles = selectors.robot_cycles(selectors.robot_get(name), limit=int(limit))
+    limit = bounded_int(request.GET.get("limit", "20"), low=1, high=MAX_CYCLES_LIMIT)
+    if limit is None:
+        raise RobotError(errors.INVALID, fields={"limit": [f"Must be an integer from 1 to {MAX_CYCLES_LIMIT}."]})
+    cycles = selectors.robot_cycles(selectors.robot_get(name), limit=limit)
     return JsonResponse({"ok": True, "cycles": cycles})
 
 

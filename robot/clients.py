@@ -24,6 +24,8 @@ import httpcore
 import httpx
 from django.conf import settings
 
+from asyncportal.numbers import exceeds
+
 USER_AGENT = "asyncportal-robot/1"
 MAX_REDIRECTS = 3
 POST_DRAIN_BYTES = 64 * 1024
@@ -213,8 +215,8 @@ def warm_up() -> None:
 def _read_capped(response: httpx.Response, max_bytes: int) -> bytes:
     """Read the body, refusing more than ``max_bytes``."""
     declared = response.headers.get("Content-Length", "")
-    if declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
-        raise FetchError(FETCH_TOO_LARGE, f"the source sent {declared} bytes, more than the {max_bytes} allowed")
+    if exceeds(declared, max_bytes):
+        raise FetchError(FETCH_TOO_LARGE, f"the source declared {declared} bytes, more than the {max_bytes} allowed")
     chunks: list[bytes] = []
     size = 0
     for chunk in response.iter_bytes():

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
+from asyncportal.numbers import bounded_int
 from robot import services
 from robot.services.demo import FEED_DEFAULT_LIMIT, FEED_MAX_LIMIT
 
@@ -26,7 +27,8 @@ def demo_todos(request: HttpRequest) -> JsonResponse:
 def _int(raw: str | None, default: int, low: int, high: int, name: str, problems: dict[str, list[str]]) -> int:
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    value = bounded_int(raw, low=low, high=high)
+    if value is None:
         problems[name] = [f"Must be an integer from {low} to {high}."]
         return default
-    return int(raw)
+    return value

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 import redis
@@ -172,6 +173,28 @@ def test_an_oversized_body_is_413_and_changes_nothing(api: Client, robot: Robot)
     assert not RobotAudit.objects.filter(robot=robot).exclude(action="create").exists()
 
 
+@override_settings(DATA_UPLOAD_MAX_MEMORY_SIZE=1024)
+@pytest.mark.parametrize("content_type", ["application/json", "text/plain"])
+def test_a_body_over_djangos_upload_limit_is_413_json_too(api: Client, robot: Robot, content_type: str) -> None:
+    body = json.dumps({"msg": "x" * 4096})
+    response = api.post(
+        "/api/robots/demo/start/", body, content_type=content_type, HTTP_AUTHORIZATION=BEARER["HTTP_AUTHORIZATION"]
+    )
+    assert response.status_code == 413
+    assert response.json() == {"ok": False, "error": {"code": "too_large", "message": ANY}}
+    assert Robot.objects.get(pk=robot.pk).state == "stopped"
+
+
+def test_a_body_of_megabytes_is_413_json_by_its_declared_length(api: Client, robot: Robot) -> None:
+    response = api.put(
+        "/api/robots/demo/",
+        "x" * (3 * 1024 * 1024),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=BEARER["HTTP_AUTHORIZATION"],
+    )
+    assert response.status_code == 413 and response.json()["error"]["code"] == "too_large"
+
+
 def test_get_status_reports_state_chain_cycles_and_totals(api: Client, robot: Robot) -> None:
     Robot.objects.filter(pk=robot.pk).update(total_fetched=5, total_done=4, total_failed=1, cycles_completed=1)
     now = timezone.now()
@@ -264,6 +287,35 @@ def test_start_with_bad_values_is_422_and_does_not_start(api: Client, robot: Rob
     response = call(api, "post", "/api/robots/demo/start/", body, **BEARER)
     assert response.status_code == 422 and response.json()["error"]["code"] == "invalid"
     assert Robot.objects.get(pk=robot.pk).state == "stopped"
+
+
+HOSTILE_QUERY_VALUES = ["%C2%B2", "%D9%A3", "-1", "1e9", "9" * 5000, "99999999999999999999", "%ED%A0%80", "", "0"]
+HOSTILE_JSON_VALUES = ["²", "٣", -1, 1e9, 10**30, "", "\ud800", "1", True, 0]
+
+
+@pytest.mark.parametrize("value", HOSTILE_QUERY_VALUES)
+def test_cycles_limit_answers_hostile_numbers_with_422_json(api: Client, robot: Robot, value: str) -> None:
+    response = call(api, "get", f"/api/robots/demo/cycles/?limit={value}", **BEARER)
+    assert response.status_code == 422 and response.json()["error"]["fields"].keys() == {"limit"}
+
+
+@pytest.mark.parametrize("field", ["records", "timedelta"])
+@pytest.mark.parametrize("value", HOSTILE_JSON_VALUES)
+@pytest.mark.parametrize(("method", "path"), [("put", "/api/robots/demo/"), ("post", "/api/robots/demo/start/")])
+def test_numeric_body_fields_answer_hostile_values_with_422_json(
+    api: Client, robot: Robot, method: str, path: str, field: str, value: Any
+) -> None:
+    response = call(api, method, path, {field: value}, **BEARER)
+    assert response.status_code == 422 and response.json()["error"]["fields"].keys() == {field}
+    assert Robot.objects.filter(pk=robot.pk, records=20, interval=15, state="stopped").exists()
+
+
+def test_an_integer_too_long_for_python_is_400_malformed(api: Client, robot: Robot) -> None:
+    body = '{"records": ' + "9" * 5000 + "}"
+    response = api.post(
+        "/api/wstart", body, content_type="application/json", HTTP_AUTHORIZATION=BEARER["HTTP_AUTHORIZATION"]
+    )
+    assert response.status_code == 400 and response.json()["error"]["code"] == "malformed"
 
 
 def test_stop_is_200_and_idempotent_and_now_must_be_boolean(api: Client, robot: Robot) -> None:

@@ -59,6 +59,19 @@ def test_fetch_refuses_a_declared_oversize_body_without_reading_it() -> None:
         clients.fetch_items("http://source.test/", limit=1, transport=big)
 
 
+@pytest.mark.parametrize("declared", ["²".encode("latin-1"), b"-1", b"1e9"])
+def test_fetch_ignores_a_content_length_that_is_not_a_number(declared: bytes) -> None:
+    body = b'[{"id": 1}]'
+    odd = httpx.MockTransport(lambda request: httpx.Response(200, content=body, headers={b"Content-Length": declared}))
+    assert clients.fetch_items("http://source.test/", limit=1, transport=odd) == [{"id": 1}]
+
+
+def test_fetch_refuses_a_content_length_too_long_for_int() -> None:
+    huge = transport(body=b"[]", headers={"Content-Length": "9" * 5000})
+    with pytest.raises(clients.FetchError, match="more than"):
+        clients.fetch_items("http://source.test/", limit=1, transport=huge)
+
+
 @override_settings(ROBOT_FETCH_MAX_BYTES=1024)
 def test_fetch_refuses_an_oversize_body_without_content_length() -> None:
     chunked = httpx.MockTransport(lambda request: httpx.Response(200, content=iter([b"[" + b"1," * 2000 + b"1]"])))

@@ -31,5 +31,20 @@ def test_demo_feed_rejects_bad_parameters_with_400(query: str) -> None:
     assert response.json()["error"]["code"] == "invalid"
 
 
+HOSTILE_QUERY_VALUES = ["%C2%B2", "%D9%A3", "-1", "1e9", "9" * 5000, "99999999999999999999", "%ED%A0%80", "%F0", "%20"]
+
+
+@pytest.mark.parametrize("name", ["limit", "after"])
+@pytest.mark.parametrize("value", HOSTILE_QUERY_VALUES)
+def test_demo_feed_answers_hostile_numbers_with_400_json_never_500(name: str, value: str) -> None:
+    response = Client().get(f"/api/demo/todos/?{name}={value}")
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {name: [response.json()["error"]["fields"][name][0]]}
+
+
+def test_demo_feed_treats_an_empty_value_as_the_default() -> None:
+    assert len(Client().get("/api/demo/todos/?limit=&after=").json()) == 20
+
+
 def test_demo_feed_is_read_only() -> None:
     assert Client().post("/api/demo/todos/").status_code == 405
