@@ -35,6 +35,12 @@ def int_(name: str, default: int) -> int:
     return int(raw) if raw != "" else default
 
 
+def float_(name: str, default: float) -> float:
+    """Return ``name`` as a float; a malformed value fails loudly at boot."""
+    raw = os.environ.get(name, "")
+    return float(raw) if raw != "" else default
+
+
 def bool_(name: str, default: bool) -> bool:
     raw = os.environ.get(name, "").strip().lower()
     if raw == "":
