@@ -85,7 +85,7 @@ def test_create_while_redis_is_down_keeps_the_registration_pending(
         registration = services.registration_create(data=data())
     registration.refresh_from_db()
     assert (registration.status, registration.job_id, registration.enqueued_at) == (Status.PENDING, "", None)
-    assert f"redis unreachable registration={registration.pk}" in caplog.text
+    assert f"enqueue registration={registration.pk} deferred to the sweeper" in caplog.text
 
 
 def test_enqueue_gives_each_attempt_a_new_job_id() -> None:
