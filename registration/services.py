@@ -8,7 +8,7 @@ import math
 import random
 import time
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TypedDict
 
 from django.conf import settings
@@ -59,6 +59,13 @@ def _enqueue_after_commit(registration_id: uuid.UUID) -> None:
     queues.after_commit(enqueue, f"enqueue registration={registration_id}")
 
 
+def _enqueue_created(registration: Registration) -> None:
+    """Enqueue a registration this request has just stored, and show the result on the instance it answers with."""
+    # No re-read: the row was committed a moment ago and nothing can finish it before its job exists.
+    registration.job_id, now = _enqueue_job(registration.pk)
+    registration.status, registration.enqueued_at, registration.updated_at = Status.QUEUED, now, now
+
+
 def _duplicate_errors(registration: Registration) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     if selectors.email_is_pending(email=registration.email):
@@ -78,12 +85,12 @@ def registration_create(*, data: RegistrationData) -> Registration:
     try:
         with transaction.atomic():
             registration.save(force_insert=True)
-            _enqueue_after_commit(registration.pk)
+            enqueue = functools.partial(_enqueue_created, registration)
+            queues.after_commit(enqueue, f"enqueue registration={registration.pk}")
     except IntegrityError:
         # A concurrent submission won the race the form's checks could not see.
         raise errors.RegistrationError("duplicate", _duplicate_errors(registration)) from None
     logger.info("registration stored registration=%s", registration.pk)
-    registration.refresh_from_db()
     return registration
 
 
@@ -94,6 +101,12 @@ def registration_enqueue(*, registration_id: uuid.UUID | str) -> bool:
     """
     if not Registration.objects.filter(pk=registration_id, status__in=ACTIVE).exists():
         return False
+    _enqueue_job(registration_id)
+    return True
+
+
+def _enqueue_job(registration_id: uuid.UUID | str) -> tuple[str, datetime]:
+    """Put a new job for the registration on the queue and record it on the row; return (job id, when)."""
     job_id = uuid.uuid4().hex
     retry = Retry(max=RETRY_MAX, interval=list(RETRY_INTERVALS))
     _queue().enqueue(JOB, args=[str(registration_id)], job_id=job_id, retry=retry)
@@ -106,7 +119,7 @@ def registration_enqueue(*, registration_id: uuid.UUID | str) -> bool:
         updated_at=now,
     )
     logger.info("registration enqueued queue=%s job=%s registration=%s", REGISTRATIONS, job_id, registration_id)
-    return True
+    return job_id, now
 
 
 @functools.cache
