@@ -8,7 +8,7 @@ import math
 import random
 import time
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TypedDict
 
 from django.conf import settings
@@ -59,11 +59,24 @@ def _enqueue_after_commit(registration_id: uuid.UUID) -> None:
     queues.after_commit(enqueue, f"enqueue registration={registration_id}")
 
 
-def _enqueue_created(registration: Registration) -> None:
-    """Enqueue a registration this request has just stored, and show the result on the instance it answers with."""
-    # No re-read: the row was committed a moment ago and nothing can finish it before its job exists.
-    registration.job_id, now = _enqueue_job(registration.pk)
-    registration.status, registration.enqueued_at, registration.updated_at = Status.QUEUED, now, now
+def _enqueue_stored(registration: Registration) -> None:
+    """Enqueue the job of a registration stored as queued; on a Redis error put the row back to pending."""
+    try:
+        _queue().enqueue(JOB, args=[str(registration.pk)], job_id=registration.job_id, retry=_retry())
+    except RedisError:
+        # Only if nothing else moved it on; the sweeper enqueues pending rows once Redis answers again.
+        Registration.objects.filter(pk=registration.pk, status=Status.QUEUED, job_id=registration.job_id).update(
+            status=Status.PENDING, job_id="", enqueued_at=None, updated_at=timezone.now()
+        )
+        registration.status, registration.job_id, registration.enqueued_at = Status.PENDING, "", None
+        raise
+    logger.info(
+        "registration enqueued queue=%s job=%s registration=%s", REGISTRATIONS, registration.job_id, registration.pk
+    )
+
+
+def _retry() -> Retry:
+    return Retry(max=RETRY_MAX, interval=list(RETRY_INTERVALS))
 
 
 def _duplicate_errors(registration: Registration) -> dict[str, list[str]]:
@@ -76,8 +89,11 @@ def _duplicate_errors(registration: Registration) -> dict[str, list[str]]:
 
 
 def registration_create(*, data: RegistrationData) -> Registration:
-    """Store a pending registration and enqueue its job once the transaction commits."""
-    registration = Registration(**data)
+    """Store a registration with its job id and enqueue that job once the transaction commits."""
+    # Stored as queued with its job id in the one insert, so a submission writes once. Until the commit hook
+    # enqueues, no job exists: a Redis error puts the row back to pending, and a crash in between leaves a
+    # queued row whose job Redis does not know, which the sweeper re-enqueues like any lost job.
+    registration = Registration(**data, status=Status.QUEUED, job_id=uuid.uuid4().hex, enqueued_at=timezone.now())
     try:
         registration.full_clean(validate_unique=False, validate_constraints=False)
     except ValidationError as exc:
@@ -85,7 +101,7 @@ def registration_create(*, data: RegistrationData) -> Registration:
     try:
         with transaction.atomic():
             registration.save(force_insert=True)
-            enqueue = functools.partial(_enqueue_created, registration)
+            enqueue = functools.partial(_enqueue_stored, registration)
             queues.after_commit(enqueue, f"enqueue registration={registration.pk}")
     except IntegrityError:
         # A concurrent submission won the race the form's checks could not see.
@@ -101,15 +117,8 @@ def registration_enqueue(*, registration_id: uuid.UUID | str) -> bool:
     """
     if not Registration.objects.filter(pk=registration_id, status__in=ACTIVE).exists():
         return False
-    _enqueue_job(registration_id)
-    return True
-
-
-def _enqueue_job(registration_id: uuid.UUID | str) -> tuple[str, datetime]:
-    """Put a new job for the registration on the queue and record it on the row; return (job id, when)."""
     job_id = uuid.uuid4().hex
-    retry = Retry(max=RETRY_MAX, interval=list(RETRY_INTERVALS))
-    _queue().enqueue(JOB, args=[str(registration_id)], job_id=job_id, retry=retry)
+    _queue().enqueue(JOB, args=[str(registration_id)], job_id=job_id, retry=_retry())
     now = timezone.now()
     # The worker may already have moved the row on: only pending becomes queued; the job id is kept either way.
     Registration.objects.filter(pk=registration_id).update(
@@ -119,7 +128,7 @@ def _enqueue_job(registration_id: uuid.UUID | str) -> tuple[str, datetime]:
         updated_at=now,
     )
     logger.info("registration enqueued queue=%s job=%s registration=%s", REGISTRATIONS, job_id, registration_id)
-    return job_id, now
+    return True
 
 
 @functools.cache

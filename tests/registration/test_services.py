@@ -29,10 +29,14 @@ def backdate(registration: Registration, seconds: int = 60) -> None:
     Registration.objects.filter(pk=registration.pk).update(updated_at=timezone.now() - timedelta(seconds=seconds))
 
 
-def test_create_stores_pending_and_enqueues_only_after_commit(django_capture_on_commit_callbacks: Any) -> None:
+def test_create_stores_the_job_id_in_one_write_and_enqueues_only_after_commit(
+    django_capture_on_commit_callbacks: Any,
+) -> None:
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         registration = services.registration_create(data=data())
-    assert registration.status == Status.PENDING
+    stored = Registration.objects.get()
+    assert (stored.status, stored.job_id) == (Status.QUEUED, registration.job_id)
+    assert stored.enqueued_at is not None
     assert get_queue(REGISTRATIONS).count == 0
     for callback in callbacks:
         callback()
