@@ -7,7 +7,9 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from django.core import mail
+from django.db import connection
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from asyncportal.queues import REGISTRATIONS, get_queue
@@ -48,6 +50,15 @@ def test_create_stores_the_job_id_in_one_write_and_enqueues_only_after_commit(
     assert job.func_name == "registration.jobs.process_registration"
     assert job.args == [str(registration.pk)]
     assert (job.retries_left, job.retry_intervals) == (3, [5, 15, 60])
+
+
+def test_create_writes_the_row_once_when_redis_answers(django_capture_on_commit_callbacks: Any) -> None:
+    with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks(execute=True):
+        registration = services.registration_create(data=data())
+    writes = [query["sql"] for query in queries.captured_queries if query["sql"].startswith(("INSERT", "UPDATE"))]
+    assert len(writes) == 1
+    assert writes[0].startswith("INSERT")
+    assert get_queue(REGISTRATIONS).job_ids == [registration.job_id]
 
 
 def test_create_ids_are_random_uuids() -> None:
