@@ -37,6 +37,7 @@ def int_(name: str, default: int) -> int:
 
 
 def float_(name: str, default: float) -> float:
+    """Return ``name`` as a float; a malformed value fails loudly at boot."""
     raw = os.environ.get(name, "")
     return float(raw) if raw != "" else default
 

@@ -1,21 +1,95 @@
-"""Queue names and the one way to get a queue (always with the JSON serializer from settings)."""
+"""The one queue layer: connections, queues, after-commit enqueueing and job-status lookup.
+
+Apps keep their own job paths; this module imports no app. Names and the serializer path live in
+``asyncportal.queue_names`` (settings import them before django_rq can be imported) and are re-exported here.
+"""
 
 from __future__ import annotations
 
-import django_rq
-from redis import Redis
+import functools
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from redis import ConnectionPool, Redis, RedisError
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from rq import Queue
+from rq.job import Job
 
-REGISTRATIONS = "registrations"
-ROBOT = "robot"
-RECORDS = "records"
-ALL = (REGISTRATIONS, ROBOT, RECORDS)
+from asyncportal.queue_names import ALL, RECORDS, REGISTRATIONS, ROBOT, SERIALIZER
+
+__all__ = [
+    "ALL",
+    "RECORDS",
+    "REGISTRATIONS",
+    "ROBOT",
+    "SERIALIZER",
+    "after_commit",
+    "get_connection",
+    "get_queue",
+    "job_statuses",
+]
+
+logger = logging.getLogger(__name__)
 
 
-def get_queue(name: str) -> Queue:
-    """Return the configured queue ``name``; its serializer comes from ``RQ_QUEUES``."""
-    return django_rq.get_queue(name)
+@functools.cache
+def _client(url: str, deadline: float | None) -> Redis:
+    # Keyed by URL so override_settings in tests gets its own pool; redis-py resets a pool after fork.
+    if deadline is None:
+        return Redis.from_url(url)
+    # No retries: redis-py's default three retries would multiply the deadline a hung Redis costs.
+    pool = ConnectionPool.from_url(url)
+    # After from_url, because timeouts in the URL's query would win over keyword arguments.
+    pool.connection_kwargs.update(
+        socket_timeout=deadline, socket_connect_timeout=deadline, retry=Retry(backoff=NoBackoff(), retries=0)
+    )
+    return Redis(connection_pool=pool)
 
 
-def get_connection() -> Redis:
-    return django_rq.get_connection(REGISTRATIONS)
+def get_connection(*, deadline: float | None = None) -> Redis:
+    """Return this process's pooled Redis client; ``deadline`` caps each call (seconds) with no retries."""
+    config: dict[str, Any] = settings.RQ_QUEUES[REGISTRATIONS]
+    url: str = config["URL"]
+    return _client(url, deadline)
+
+
+def get_queue(name: str, *, deadline: float | None = None) -> Queue:
+    """Return queue ``name`` with the JSON serializer on the pooled connection (see ``get_connection``)."""
+    config: dict[str, Any] = settings.RQ_QUEUES[name]
+    return Queue(
+        name,
+        connection=_client(config["URL"], deadline),
+        serializer=SERIALIZER,
+        default_timeout=config.get("DEFAULT_TIMEOUT"),
+    )
+
+
+def after_commit(action: Callable[[], object], what: str) -> None:
+    """Run ``action`` once the current transaction commits; log and swallow whatever it raises.
+
+    The database is the source of truth and the sweeper repairs what Redis missed, so a failed enqueue must
+    neither fail the request that committed nor skip the other on-commit callbacks.
+    """
+
+    def run() -> None:
+        try:
+            action()
+        except RedisError as exc:
+            logger.warning("redis unavailable, %s deferred to the sweeper: %r", what, exc)
+        except Exception:
+            logger.exception("after-commit action failed, %s deferred to the sweeper", what)
+
+    transaction.on_commit(run)
+
+
+def job_statuses(job_ids: Sequence[str]) -> dict[str, str | None]:
+    """Return each job's RQ status (None when Redis does not know it) in one pipelined round trip."""
+    with get_connection().pipeline(transaction=False) as pipe:
+        for job_id in job_ids:
+            pipe.hget(Job.key_for(job_id), "status")
+        raw = pipe.execute()
+    return {job_id: (value.decode() if value else None) for job_id, value in zip(job_ids, raw, strict=True)}

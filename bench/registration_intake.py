@@ -1,12 +1,13 @@
-"""Benchmark the registration path against anchors measured in the same run.
+"""Benchmark the registration path against anchors measured in the same run; print Markdown tables.
 
-Run: ``make bench`` (or ``.venv/bin/python -m bench.registration_intake [--requests N] [--jobs N]``).
-Private Redis and a throwaway SQLite database unless REDIS_URL / DATABASE_URL are set.
+Run: ``make bench`` (or ``.venv/bin/python -m bench.registration_intake [--requests N] [--submissions N]``).
+Always a private Redis (the bench empties its queues); SQLite in a temporary directory, and PostgreSQL too when
+it answers at 127.0.0.1:5432 (database ``asyncportal_bench``, dropped and re-created).
 
-1. Intake over HTTP (gunicorn, 2 processes, 4 client threads): POST /api/registrations/ (validate, store,
-   enqueue after commit) vs a bare Django view.
-2. Drain: one `rqworker --burst` processing registration jobs (account + welcome mail, console backend off)
-   vs the same worker draining no-op jobs (raw RQ, JSON serializer).
+1. Intake over HTTP (gunicorn, ``asyncportal/gunicorn.conf.py``, WEB_CONCURRENCY=2) at 4 and 32 client threads:
+   POST /api/registrations/ (validate, store, enqueue after commit) vs a bare Django view.
+2. Submit → job start: one idle worker (``WORKER_COMMAND``, once per class in ``WORKER_CLASSES``); POST and time
+   until RQ's ``started_at`` of the registration job, vs a raw ``Queue.enqueue`` of a no-op job on the same worker.
 """
 
 from __future__ import annotations
@@ -19,148 +20,248 @@ import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import psycopg
+import redis
+from rq import Queue, Worker
+from rq.job import Job
+from rq.serializers import JSONSerializer
 
 from asyncportal import env, localredis
+from asyncportal.queue_names import REGISTRATIONS, SERIALIZER
 
 BASE_DIR = env.BASE_DIR
-SERIALIZER = "rq.serializers.JSONSerializer"
+CLIENTS = (4, 32)
+WEB = (sys.executable, "-m", "gunicorn", "bench.wsgi:application", "--config", "asyncportal/gunicorn.conf.py")
+WEB_CONCURRENCY = "2"
+# The one worker command line; the class is appended. Switch or add classes here (e.g. asyncportal.workers.*).
+WORKER_COMMAND = (sys.executable, "manage.py", "rqworker", REGISTRATIONS, "bench", "--serializer", SERIALIZER)
+WORKER_CLASSES = ("rq.worker.SimpleWorker", "rq.worker.Worker")
+POSTGRES = "postgres://postgres@127.0.0.1:5432/"
+POSTGRES_DB = "asyncportal_bench"
+PERSON = {"first_name": "Bench", "last_name": "Mark", "phone": "+380501234567"}
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
 def manage(*args: str, environ: dict[str, str]) -> None:
-    subprocess.run([sys.executable, str(BASE_DIR / "manage.py"), *args], env=environ, check=True)
+    subprocess.run([sys.executable, "manage.py", *args], cwd=BASE_DIR, env=environ, check=True)
 
 
-def hammer(url: str, requests: int, body: object | None) -> tuple[float, list[float]]:
-    """Send ``requests`` requests from 4 threads; return (wall seconds, per-request latencies)."""
-
-    local = threading.local()
-
-    def one(i: int) -> float:
-        if not hasattr(local, "client"):
-            local.client = httpx.Client(timeout=10)  # keep-alive per thread, like a real client
-        start = time.perf_counter()
-        if body is None:
-            response = local.client.get(url)
-        else:
-            payload = {**body, "login": f"bench{i}", "email": f"bench{i}@example.com"}  # type: ignore[dict-item]
-            response = local.client.post(url, json=payload)
-        assert response.status_code in (200, 202), response.text
-        return time.perf_counter() - start
-
-    started = time.perf_counter()
-    with ThreadPoolExecutor(4) as pool:
-        latencies = list(pool.map(one, range(requests)))
-    return time.perf_counter() - started, latencies
+def databases(tmp: str) -> Iterator[tuple[str, str]]:
+    """Yield (label, DATABASE_URL): SQLite always, PostgreSQL when it answers."""
+    yield "SQLite", f"sqlite:///{tmp}/bench.sqlite3"
+    try:
+        with psycopg.connect(POSTGRES + "postgres", connect_timeout=2, autocommit=True) as connection:
+            connection.execute(f"DROP DATABASE IF EXISTS {POSTGRES_DB}")
+            connection.execute(f"CREATE DATABASE {POSTGRES_DB}")
+    except psycopg.OperationalError as exc:
+        print(f"PostgreSQL skipped: {exc}".strip(), file=sys.stderr)
+        return
+    yield "PostgreSQL", POSTGRES + POSTGRES_DB
 
 
-def drain(queue: str, environ: dict[str, str]) -> float:
-    started = time.perf_counter()
-    subprocess.run(
-        [
-            sys.executable,
-            str(BASE_DIR / "manage.py"),
-            "rqworker",
-            queue,
-            "--burst",
-            "--serializer",
-            SERIALIZER,
-            "-v",
-            "0",
-        ],
-        env=environ,
-        check=True,
-        stdout=subprocess.DEVNULL,  # the console mail backend prints every welcome mail
+@contextmanager
+def process(cmd: tuple[str, ...], environ: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(cmd, cwd=BASE_DIR, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def wait_until(predicate: Callable[[], object], what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out waiting for {what}")
+        time.sleep(0.002)
+
+
+def answers(url: str) -> bool:
+    try:
+        return httpx.get(url).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+class Hammer:
+    """Send requests from ``clients`` threads, each with its own keep-alive client; logins never repeat."""
+
+    def __init__(self) -> None:
+        self.counter = 0
+        self.lock = threading.Lock()
+
+    def body(self) -> dict[str, str]:
+        with self.lock:
+            self.counter += 1
+            i = self.counter
+        return {**PERSON, "login": f"bench{i}", "email": f"bench{i}@example.com"}
+
+    def run(self, url: str, requests: int, clients: int, post: bool) -> tuple[float, list[float]]:
+        """Return (wall seconds, per-request latencies) of ``requests`` requests shared by ``clients`` threads."""
+        # Clients are built before the clock starts: an httpx.Client costs milliseconds (its SSL context).
+        sessions = [httpx.Client(timeout=30) for _ in range(clients)]
+        latencies: list[float] = []
+        barrier = threading.Barrier(clients + 1)
+
+        def client_thread(session: httpx.Client, count: int) -> None:
+            barrier.wait()
+            for _ in range(count):
+                start = time.perf_counter()
+                response = session.post(url, json=self.body()) if post else session.get(url)
+                assert response.status_code in (200, 202), response.text
+                latencies.append(time.perf_counter() - start)
+
+        threads = [
+            threading.Thread(target=client_thread, args=(session, requests // clients + (i < requests % clients)))
+            for i, session in enumerate(sessions)
+        ]
+        for thread in threads:
+            thread.start()
+        barrier.wait()
+        started = time.perf_counter()
+        for thread in threads:
+            thread.join()
+        elapsed = time.perf_counter() - started
+        for session in sessions:
+            session.close()
+        return elapsed, latencies
+
+
+def started_after(connection: redis.Redis, job_id: str, since: float) -> float:
+    """Wait for job ``job_id`` to finish; return seconds from ``since`` (epoch) to its RQ ``started_at``."""
+    key = Job.key_for(job_id)
+    wait_until(lambda: connection.hget(key, "status") in (b"finished", b"failed"), f"job {job_id}")
+    raw = connection.hget(key, "started_at")
+    assert isinstance(raw, bytes), job_id
+    started = datetime.strptime(raw.decode(), "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    return started.timestamp() - since
+
+
+def start_latencies(base: str, connection: redis.Redis, submissions: int, hammer: Hammer) -> dict[str, list[float]]:
+    """Time submit → start and raw enqueue → start, one job at a time, alternating, on an idle worker."""
+    bench_queue = Queue("bench", connection=connection, serializer=JSONSerializer)
+    measured: dict[str, list[float]] = {"raw": [], "post": []}
+    with httpx.Client(timeout=30) as client:
+        for i in range(submissions):
+            since = time.time()
+            job = bench_queue.enqueue("bench.jobs.noop", args=[str(i)])
+            measured["raw"].append(started_after(connection, job.id, since))
+            since = time.time()
+            response = client.post(f"{base}/api/registrations/", json=hammer.body())
+            assert response.status_code == 202 and response.json()["job_id"], response.text
+            measured["post"].append(started_after(connection, response.json()["job_id"], since))
+    return measured
+
+
+def empty_registrations(connection: redis.Redis) -> None:
+    """Drop queued registration jobs (of the intake runs): the job-start runs need an idle worker."""
+    connection.delete(Queue(REGISTRATIONS, connection=connection).key)
+
+
+def bench_database(label: str, environ: dict[str, str], args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """Return this database's rows of the intake table and of the job-start table."""
+    connection = redis.Redis.from_url(environ["REDIS_URL"])
+    empty_registrations(connection)  # jobs of the previous database's rows
+    manage("migrate", "--noinput", "-v", "0", environ=environ)
+    port = localredis.free_port()
+    base = f"http://127.0.0.1:{port}"
+    hammer = Hammer()
+    intake, starts = [], []
+    with process(WEB, {**environ, "PORT": str(port), "WEB_CONCURRENCY": WEB_CONCURRENCY}):
+        wait_until(lambda: answers(f"{base}/healthz"), "gunicorn")
+        hammer.run(f"{base}/bench/bare/", 50, 4, post=False)  # warm-up: imports, first connections
+        hammer.run(f"{base}/api/registrations/", 20, 4, post=True)
+        for worker_class in WORKER_CLASSES:
+            empty_registrations(connection)
+            with process((*WORKER_COMMAND, "--worker-class", worker_class), environ):
+                wait_until(lambda: Worker.all(connection=connection), "the worker")
+                measured = start_latencies(base, connection, args.submissions, hammer)
+            starts.append(start_rows(label, worker_class, measured))
+        for clients in CLIENTS:
+            bare = hammer.run(f"{base}/bench/bare/", args.requests, clients, post=False)
+            post = hammer.run(f"{base}/api/registrations/", args.requests, clients, post=True)
+            intake.append(intake_rows(label, clients, args.requests, bare, post))
+    return intake, starts
+
+
+def intake_rows(
+    label: str, clients: int, requests: int, bare: tuple[float, list[float]], post: tuple[float, list[float]]
+) -> str:
+    (bare_s, bare_lat), (post_s, post_lat) = bare, post
+    bare_rate, post_rate = requests / bare_s, requests / post_s
+    bare_p99, post_p99 = percentile(bare_lat, 0.99), percentile(post_lat, 0.99)
+    cells = [
+        ("GET bare view (anchor)", bare_rate, bare_lat, bare_p99, "anchor", "anchor"),
+        (
+            "POST /api/registrations/",
+            post_rate,
+            post_lat,
+            post_p99,
+            f"{post_rate / bare_rate:.2f}",
+            f"{post_p99 / bare_p99:.2f}",
+        ),
+    ]
+    return "\n".join(
+        f"| {label} | {clients} | {name} | {rate:.1f} | {statistics.median(lat) * 1000:.1f} | {p99 * 1000:.1f} "
+        f"| {rate_ratio} | {p99_ratio} |"
+        for name, rate, lat, p99, rate_ratio, p99_ratio in cells
     )
-    return time.perf_counter() - started
 
 
-def row(name: str, count: int, seconds: float, anchor_rate: float | None, latencies: list[float] | None = None) -> str:
-    rate = count / seconds
-    ratio = f"{rate / anchor_rate:6.2f}" if anchor_rate else "anchor"
-    p50 = f"{statistics.median(latencies) * 1000:7.1f}" if latencies else "      -"
-    return f"| {name:<44} | {count:>6} | {seconds:8.2f} | {rate:9.1f} | {p50} | {ratio:>6} |"
+def start_rows(label: str, worker_class: str, measured: dict[str, list[float]]) -> str:
+    names = {"raw": "raw enqueue → start (anchor)", "post": "POST → registration job start"}
+    return "\n".join(
+        f"| {label} | `{worker_class}` | {names[key]} | {len(values)} | {statistics.median(values) * 1000:.1f} "
+        f"| {percentile(values, 0.99) * 1000:.1f} |"
+        for key, values in measured.items()
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--requests", type=int, default=400)
-    parser.add_argument("--jobs", type=int, default=300)
+    parser.add_argument("--requests", type=int, default=600, help="requests per intake measurement")
+    parser.add_argument("--submissions", type=int, default=200, help="jobs per job-start measurement")
     args = parser.parse_args()
+    intake, starts = [], []
     with tempfile.TemporaryDirectory(prefix="asyncportal-bench-") as tmp:
-        server = None if env.is_set("REDIS_URL") else localredis.start(Path(tmp) / "redis", persistent=False)
-        redis_url = env.str_("REDIS_URL") or (server.url if server else "")
-        environ = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "bench.settings",
-            "REDIS_URL": redis_url,
-            "DATABASE_URL": env.str_("DATABASE_URL") or f"sqlite:///{tmp}/bench.sqlite3",
-            "PYTHONPATH": str(BASE_DIR),
-        }
-        port = localredis.free_port()
-        web = None
+        server = localredis.start(Path(tmp) / "redis", persistent=False)
         try:
-            manage("migrate", "--noinput", "-v", "0", environ=environ)
-            web = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "gunicorn",
-                    "bench.wsgi:application",
-                    "--config",
-                    "asyncportal/gunicorn.conf.py",
-                ],
-                env={**environ, "PORT": str(port), "WEB_CONCURRENCY": "2"},
-                cwd=BASE_DIR,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if httpx.get(f"{base}/healthz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.1)
-            hammer(f"{base}/bench/bare/", 50, None)  # warm-up
-            bare_s, bare_lat = hammer(f"{base}/bench/bare/", args.requests, None)
-            person = {"first_name": "Bench", "last_name": "Mark", "phone": "+380501234567"}
-            post_s, post_lat = hammer(f"{base}/api/registrations/", args.requests, person)
-            manage("shell", "-v", "0", "-c", enqueue_noops(args.jobs), environ=environ)
-            noop_s = drain("bench", environ)
-            reg_jobs = args.requests
-            reg_s = drain("registrations", environ)
+            for label, database_url in databases(tmp):
+                environ = {
+                    **os.environ,
+                    "DJANGO_SETTINGS_MODULE": "bench.settings",
+                    "REDIS_URL": server.url,
+                    "DATABASE_URL": database_url,
+                    "PYTHONPATH": str(BASE_DIR),
+                    # Volume is the point here: a future intake rate limit must not refuse it.
+                    "REGISTRATION_RATE_LIMIT": "0",
+                    "REGISTRATION_DEMO_DELAY": "0",
+                }
+                rows = bench_database(label, environ, args)
+                intake.extend(rows[0])
+                starts.extend(rows[1])
         finally:
-            if web:
-                web.terminate()
-                web.wait(20)
-            if server:
-                server.stop()
-    bare_rate = args.requests / bare_s
-    noop_rate = args.jobs / noop_s
-    print("| measurement                                  |  count |  seconds |     per s | p50 ms |  ratio |")
-    print("|----------------------------------------------|--------|----------|-----------|--------|--------|")
-    print(row("GET bare Django view (anchor)", args.requests, bare_s, None, bare_lat))
-    print(row("POST /api/registrations/ (store + enqueue)", args.requests, post_s, bare_rate, post_lat))
-    print(row("rqworker --burst, no-op jobs (raw RQ anchor)", args.jobs, noop_s, None))
-    print(row("rqworker --burst, registration jobs", reg_jobs, reg_s, noop_rate))
-    print("Drain times include worker start-up (same for both rows). Ratios are against the anchor above each.")
+            server.stop()
+    print(f"Intake over HTTP: gunicorn sync, WEB_CONCURRENCY={WEB_CONCURRENCY}, {args.requests} requests each\n")
+    print("| database | clients | view | req/s | p50 ms | p99 ms | req/s ratio | p99 ratio |")
+    print("|---|---|---|---|---|---|---|---|")
+    print("\n".join(intake))
+    print(f"\nSubmit → job start, one idle worker, one job at a time, {args.submissions} each\n")
+    print("| database | worker class | path | jobs | p50 ms | p99 ms |")
+    print("|---|---|---|---|---|---|")
+    print("\n".join(starts))
     return 0
-
-
-def enqueue_noops(count: int) -> str:
-    return (
-        "import django_rq\n"
-        "from rq import Queue\n"
-        "q = django_rq.get_queue('bench')\n"
-        f"q.enqueue_many([Queue.prepare_data('bench.jobs.noop', args=[str(i)]) for i in range({count})])\n"
-    )
 
 
 if __name__ == "__main__":

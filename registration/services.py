@@ -19,11 +19,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Case, F, Value, When
 from django.template.loader import render_to_string
 from django.utils import timezone
-from redis import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis import RedisError
 from rq import Queue, Retry
-from rq.job import Job
 
 from asyncportal import queues
 from asyncportal.queues import REGISTRATIONS
@@ -40,8 +37,7 @@ SWEEP_BATCH = 500
 # A registration whose job keeps vanishing (e.g. the worker is killed every time) is failed, not re-queued forever.
 LOST_MAX_ATTEMPTS = 10
 # RQ job states that mean no job will ever move this registration on.
-LOST_JOB_STATES = {None, b"failed", b"stopped", b"canceled"}
-REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)
+LOST_JOB_STATES = {None, "failed", "stopped", "canceled"}
 WELCOME_SUBJECT = "Welcome to asyncportal"
 
 
@@ -54,12 +50,33 @@ class RegistrationData(TypedDict):
 
 
 def _queue() -> Queue:
-    return queues.get_queue(REGISTRATIONS)
+    # A short deadline: this runs inside a web request, and a hung Redis must not hold it (see settings).
+    return queues.get_queue(REGISTRATIONS, deadline=settings.RQ_ENQUEUE_DEADLINE)
 
 
 def _enqueue_after_commit(registration_id: uuid.UUID) -> None:
-    # robust: the row is committed whatever happens here; the sweeper enqueues it if this fails.
-    transaction.on_commit(functools.partial(registration_enqueue, registration_id=registration_id), robust=True)
+    enqueue = functools.partial(registration_enqueue, registration_id=registration_id)
+    queues.after_commit(enqueue, f"enqueue registration={registration_id}")
+
+
+def _enqueue_stored(registration: Registration) -> None:
+    """Enqueue the job of a registration stored as queued; on a Redis error put the row back to pending."""
+    try:
+        _queue().enqueue(JOB, args=[str(registration.pk)], job_id=registration.job_id, retry=_retry())
+    except RedisError:
+        # Only if nothing else moved it on; the sweeper enqueues pending rows once Redis answers again.
+        Registration.objects.filter(pk=registration.pk, status=Status.QUEUED, job_id=registration.job_id).update(
+            status=Status.PENDING, job_id="", enqueued_at=None, updated_at=timezone.now()
+        )
+        registration.status, registration.job_id, registration.enqueued_at = Status.PENDING, "", None
+        raise
+    logger.info(
+        "registration enqueued queue=%s job=%s registration=%s", REGISTRATIONS, registration.job_id, registration.pk
+    )
+
+
+def _retry() -> Retry:
+    return Retry(max=RETRY_MAX, interval=list(RETRY_INTERVALS))
 
 
 def _duplicate_errors(registration: Registration) -> dict[str, list[str]]:
@@ -72,8 +89,11 @@ def _duplicate_errors(registration: Registration) -> dict[str, list[str]]:
 
 
 def registration_create(*, data: RegistrationData) -> Registration:
-    """Store a pending registration and enqueue its job once the transaction commits."""
-    registration = Registration(**data)
+    """Store a registration with its job id and enqueue that job once the transaction commits."""
+    # Stored as queued with its job id in the one insert, so a submission writes once. Until the commit hook
+    # enqueues, no job exists: a Redis error puts the row back to pending, and a crash in between leaves a
+    # queued row whose job Redis does not know, which the sweeper re-enqueues like any lost job.
+    registration = Registration(**data, status=Status.QUEUED, job_id=uuid.uuid4().hex, enqueued_at=timezone.now())
     try:
         registration.full_clean(validate_unique=False, validate_constraints=False)
     except ValidationError as exc:
@@ -81,26 +101,24 @@ def registration_create(*, data: RegistrationData) -> Registration:
     try:
         with transaction.atomic():
             registration.save(force_insert=True)
-            _enqueue_after_commit(registration.pk)
+            enqueue = functools.partial(_enqueue_stored, registration)
+            queues.after_commit(enqueue, f"enqueue registration={registration.pk}")
     except IntegrityError:
         # A concurrent submission won the race the form's checks could not see.
         raise errors.RegistrationError("duplicate", _duplicate_errors(registration)) from None
     logger.info("registration stored registration=%s", registration.pk)
-    registration.refresh_from_db()
     return registration
 
 
 def registration_enqueue(*, registration_id: uuid.UUID | str) -> bool:
-    """Put the job of an in-flight registration on the queue; return False if not in flight or Redis is down."""
+    """Put the job of an in-flight registration on the queue; return False if it is not in flight.
+
+    Raises ``redis.RedisError`` when Redis does not answer: the row stays as it was, for the sweeper.
+    """
     if not Registration.objects.filter(pk=registration_id, status__in=ACTIVE).exists():
         return False
     job_id = uuid.uuid4().hex
-    retry = Retry(max=RETRY_MAX, interval=list(RETRY_INTERVALS))
-    try:
-        _queue().enqueue(JOB, args=[str(registration_id)], job_id=job_id, retry=retry)
-    except REDIS_DOWN:
-        logger.warning("registration left pending, redis unreachable registration=%s", registration_id)
-        return False
+    _queue().enqueue(JOB, args=[str(registration_id)], job_id=job_id, retry=_retry())
     now = timezone.now()
     # The worker may already have moved the row on: only pending becomes queued; the job id is kept either way.
     Registration.objects.filter(pk=registration_id).update(
@@ -221,35 +239,31 @@ def _stale_rows() -> list[tuple[uuid.UUID, str, str, int]]:
         return list(rows[:SWEEP_BATCH])
 
 
-def _lost(connection: Redis) -> list[tuple[uuid.UUID, int]]:
+def _lost() -> list[tuple[uuid.UUID, int]]:
     """Return (id, attempts) of in-flight registrations that no RQ job will move on."""
     rows = _stale_rows()
-    with connection.pipeline(transaction=False) as pipe:
-        for _, _, job_id, _ in rows:
-            pipe.hget(Job.key_for(job_id or "none"), "status")
-        states = pipe.execute()
+    states = queues.job_statuses([job_id or "none" for _, _, job_id, _ in rows])
     return [
         (pk, attempts)
-        for (pk, status, _, attempts), state in zip(rows, states, strict=True)
-        if status == Status.PENDING or state in LOST_JOB_STATES
+        for pk, status, job_id, attempts in rows
+        if status == Status.PENDING or states[job_id or "none"] in LOST_JOB_STATES
     ]
 
 
 def registration_enqueue_stale() -> int:
     """Enqueue what Redis does not hold (stored while it was down, or lost in a restart); return how many."""
-    try:
-        connection = _queue().connection
-        connection.ping()
-        lost = _lost(connection)
-    except REDIS_DOWN:
-        logger.warning("registration sweep skipped, redis unreachable")
-        return 0
     enqueued = 0
-    for pk, attempts in lost:
-        if attempts >= LOST_MAX_ATTEMPTS:
-            registration_fail(registration_id=pk, reason=errors.REASON_LOST.format(attempts=attempts))
-        else:
-            enqueued += registration_enqueue(registration_id=pk)
+    try:
+        lost = _lost()
+        for pk, attempts in lost:
+            if attempts >= LOST_MAX_ATTEMPTS:
+                registration_fail(registration_id=pk, reason=errors.REASON_LOST.format(attempts=attempts))
+            else:
+                enqueued += registration_enqueue(registration_id=pk)
+    except RedisError as exc:
+        # The rows not reached stay as they are; the next sweep takes them.
+        logger.warning("registration sweep skipped, redis unreachable enqueued=%s: %r", enqueued, exc)
+        return enqueued
     if lost:
         logger.info("registration sweep found=%s enqueued=%s", len(lost), enqueued)
     return enqueued

@@ -7,10 +7,11 @@ from typing import Any
 
 from redis import RedisError
 
+from asyncportal import queues
 from robot import errors
 from robot.errors import RobotError
 from robot.models import ProcessedRecord, Robot, RobotCycle
-from robot.services import chain, queueing
+from robot.services import chain
 
 ALIVE = ("queued", "scheduled", "started", "deferred")
 
@@ -85,7 +86,7 @@ def chain_job_found(robot: Robot) -> str:
     if not robot.job_id:
         return "NotFound"
     try:
-        status = queueing.job_statuses([robot.job_id])[robot.job_id]
+        status = queues.job_statuses([robot.job_id])[robot.job_id]
     except RedisError:
         return "Unknown"
     return "Found" if status in ALIVE else "NotFound"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from asyncportal import env
+from asyncportal import env, queue_names
 
 BASE_DIR = env.BASE_DIR
 VAR_DIR = env.VAR_DIR
@@ -90,7 +90,7 @@ EMAIL_TIMEOUT = env.int_("EMAIL_TIMEOUT", 10)
 
 # Redis and queues. One connection for all queues; JSON serializer everywhere (never pickle).
 REDIS_URL = env.str_("REDIS_URL", "redis://127.0.0.1:6379/0")
-RQ_SERIALIZER = "rq.serializers.JSONSerializer"
+RQ_SERIALIZER = queue_names.SERIALIZER
 RQ_JOB_TIMEOUT = env.int_("RQ_JOB_TIMEOUT", 180)
 RQ_QUEUES = {
     name: {
@@ -100,8 +100,11 @@ RQ_QUEUES = {
         "DEFAULT_TIMEOUT": RQ_JOB_TIMEOUT,
         "SERIALIZER": RQ_SERIALIZER,
     }
-    for name in ("registrations", "robot", "records")
+    for name in queue_names.ALL
 }
+# What a registration submission may spend on Redis, per call and in total (no retries): a hung Redis must
+# leave the submission stored and "pending" well within a second; the sweeper enqueues it later.
+RQ_ENQUEUE_DEADLINE = env.float_("RQ_ENQUEUE_DEADLINE", 0.25)
 # We enqueue from our own transaction.on_commit callbacks; django-rq's deferral on top would return None.
 RQ = {"COMMIT_MODE": "auto"}
 RQ_API_TOKEN = env.str_("RQ_API_TOKEN")

@@ -14,6 +14,7 @@ from functools import partial
 from django.db.models import Count, F
 from django.utils import timezone
 
+from asyncportal import queues
 from robot import errors
 from robot.errors import RobotError
 from robot.models import PENDING, ProcessedRecord, Robot, RobotCycle
@@ -41,8 +42,8 @@ def arm(robot: Robot, *, run_at: datetime | None = None) -> str:
     robot.next_run_at = run_at or timezone.now()
     robot.save(update_fields=["job_id", "next_run_at", "updated_at"])
     if old:
-        queueing.after_commit(partial(queueing.discard_cycle, robot.pk, old), f"discard {old}")
-    queueing.after_commit(
+        queues.after_commit(partial(queueing.discard_cycle, robot.pk, old), f"discard {old}")
+    queues.after_commit(
         partial(queueing.schedule_cycle, robot.pk, robot.job_id, robot.next_run_at), f"enqueue {robot.job_id}"
     )
     logger.info("robot armed robot=%s token=%s run_at=%s", robot.name, robot.job_id, robot.next_run_at)
@@ -56,7 +57,7 @@ def disarm(robot: Robot) -> None:
     robot.next_run_at = None
     robot.save(update_fields=["job_id", "next_run_at", "updated_at"])
     if old:
-        queueing.after_commit(partial(queueing.discard_cycle, robot.pk, old), f"discard {old}")
+        queues.after_commit(partial(queueing.discard_cycle, robot.pk, old), f"discard {old}")
 
 
 def record_counts(cycle_id: int) -> dict[str, int]:

@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Max, QuerySet
 from django.utils import timezone
 
+from asyncportal import queues
 from robot import clients
 from robot.errors import RobotError
 from robot.models import ProcessedRecord, Robot, RobotCycle
@@ -133,7 +134,7 @@ def _fan_out(cycle_id: int, items: list[Any]) -> None:
             # They were counted as cancelled when their cycle ended; they are counted again by this one.
             Robot.objects.filter(pk=robot.pk).update(total_cancelled=F("total_cancelled") - len(adopted))
         jobs = _chunks(adopted, robot.chunk_size) + _chunks(created[len(adopted) :], robot.chunk_size)
-        queueing.after_commit(partial(queueing.enqueue_records, jobs), f"enqueue {len(created)} records")
+        queues.after_commit(partial(queueing.enqueue_records, jobs), f"enqueue {len(created)} records")
         if not created:
             chain.finish_cycle(robot, cycle, RobotCycle.Status.FINISHED)
     logger.info("cycle fanned out robot=%s number=%s dispatched=%s", robot.name, cycle.number, len(created))

@@ -78,7 +78,7 @@ def _heal_chain(robot: Robot, now: datetime, stranded: set[str]) -> int:
     overdue = (now - (robot.next_run_at or robot.updated_at)).total_seconds()
     if overdue < GRACE:
         return 0
-    status = queueing.job_statuses([robot.job_id])[robot.job_id] if robot.job_id else None
+    status = queues.job_statuses([robot.job_id])[robot.job_id] if robot.job_id else None
     if robot.job_id in stranded:
         status = "stranded"
     if status in WAITING or (status == JobStatus.STARTED and overdue < fetch_stall_seconds()):
@@ -144,7 +144,7 @@ def _gone_jobs(ages: dict[str, float], now: datetime) -> set[str]:
     if not ages:
         return set()
     ordered = sorted(ages)
-    statuses = queueing.job_statuses(ordered)
+    statuses = queues.job_statuses(ordered)
     started = queueing.job_started([job_id for job_id in ordered if statuses[job_id] == JobStatus.STARTED])
     gone = {job_id for job_id, status in statuses.items() if status not in ALIVE}
     # A started job reserves its records at once; one that has not after GRACE lost its worker.

@@ -1,21 +1,19 @@
 """The Redis side of the robot: enqueue and discard jobs, read their status. Called only after commit.
 
-Every function here may raise ``redis.RedisError``; callers that run after commit go through ``after_commit``,
-which logs and swallows it, because the database (chain token, record status) stays the source of truth and
-the sweeper repairs whatever Redis missed.
+Every function here may raise ``redis.RedisError``; callers that run after commit go through
+``asyncportal.queues.after_commit``, which logs and swallows it, because the database (chain token, record
+status) stays the source of truth and the sweeper repairs whatever Redis missed.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import transaction
 from django.utils import timezone
-from redis import RedisError
 from rq.job import Job, JobStatus
 from rq.queue import Queue
 
@@ -36,18 +34,6 @@ SEEN_KEY = "asyncportal:robot:intermediate-seen:"
 TICK_BATCH = 100
 
 Pair = tuple[int, int]
-
-
-def after_commit(action: Callable[[], object], what: str) -> None:
-    """Run ``action`` once the current transaction commits; a Redis failure is logged, not raised."""
-
-    def run() -> None:
-        try:
-            action()
-        except RedisError as exc:
-            logger.warning("redis unavailable, %s deferred to the sweeper: %s", what, exc)
-
-    transaction.on_commit(run)
 
 
 def chunk_job_id(cycle_id: int, index: int) -> str:
@@ -124,16 +110,6 @@ def enqueue_records(jobs: Sequence[tuple[str, Sequence[Pair]]], *, delay: int = 
 
 def _options(job_id: str) -> dict[str, Any]:
     return {"job_id": job_id, "result_ttl": RESULT_TTL, "failure_ttl": FAILURE_TTL}
-
-
-def job_statuses(job_ids: Sequence[str]) -> dict[str, str | None]:
-    """Return each job's RQ status (None when Redis does not know it), in one pipelined round trip."""
-    connection = queues.get_connection()
-    with connection.pipeline(transaction=False) as pipe:
-        for job_id in job_ids:
-            pipe.hget(Job.key_for(job_id), "status")
-        raw = pipe.execute()
-    return {job_id: (value.decode() if value else None) for job_id, value in zip(job_ids, raw, strict=True)}
 
 
 def job_started(job_ids: Sequence[str]) -> dict[str, str | None]:

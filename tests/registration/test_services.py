@@ -7,7 +7,9 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from django.core import mail
+from django.db import connection
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from asyncportal.queues import REGISTRATIONS, get_queue
@@ -29,10 +31,14 @@ def backdate(registration: Registration, seconds: int = 60) -> None:
     Registration.objects.filter(pk=registration.pk).update(updated_at=timezone.now() - timedelta(seconds=seconds))
 
 
-def test_create_stores_pending_and_enqueues_only_after_commit(django_capture_on_commit_callbacks: Any) -> None:
+def test_create_stores_the_job_id_in_one_write_and_enqueues_only_after_commit(
+    django_capture_on_commit_callbacks: Any,
+) -> None:
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         registration = services.registration_create(data=data())
-    assert registration.status == Status.PENDING
+    stored = Registration.objects.get()
+    assert (stored.status, stored.job_id) == (Status.QUEUED, registration.job_id)
+    assert stored.enqueued_at is not None
     assert get_queue(REGISTRATIONS).count == 0
     for callback in callbacks:
         callback()
@@ -44,6 +50,15 @@ def test_create_stores_pending_and_enqueues_only_after_commit(django_capture_on_
     assert job.func_name == "registration.jobs.process_registration"
     assert job.args == [str(registration.pk)]
     assert (job.retries_left, job.retry_intervals) == (3, [5, 15, 60])
+
+
+def test_create_writes_the_row_once_when_redis_answers(django_capture_on_commit_callbacks: Any) -> None:
+    with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks(execute=True):
+        registration = services.registration_create(data=data())
+    writes = [query["sql"] for query in queries.captured_queries if query["sql"].startswith(("INSERT", "UPDATE"))]
+    assert len(writes) == 1
+    assert writes[0].startswith("INSERT")
+    assert get_queue(REGISTRATIONS).job_ids == [registration.job_id]
 
 
 def test_create_ids_are_random_uuids() -> None:
@@ -85,7 +100,7 @@ def test_create_while_redis_is_down_keeps_the_registration_pending(
         registration = services.registration_create(data=data())
     registration.refresh_from_db()
     assert (registration.status, registration.job_id, registration.enqueued_at) == (Status.PENDING, "", None)
-    assert f"redis unreachable registration={registration.pk}" in caplog.text
+    assert f"enqueue registration={registration.pk} deferred to the sweeper" in caplog.text
 
 
 def test_enqueue_gives_each_attempt_a_new_job_id() -> None:
