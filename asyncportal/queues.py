@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -31,9 +32,13 @@ __all__ = [
     "get_connection",
     "get_queue",
     "job_statuses",
+    "stranded",
 ]
 
 logger = logging.getLogger(__name__)
+
+# Where ``stranded`` remembers when it first saw a job in a queue's intermediate list.
+SEEN_KEY = "asyncportal:intermediate-seen:"
 
 
 @functools.cache
@@ -93,3 +98,27 @@ def job_statuses(job_ids: Sequence[str]) -> dict[str, str | None]:
             pipe.hget(Job.key_for(job_id), "status")
         raw = pipe.execute()
     return {job_id: (value.decode() if value else None) for job_id, value in zip(job_ids, raw, strict=True)}
+
+
+def stranded(queue_name: str, *, older_than: float) -> set[str]:
+    """Return job ids stuck in RQ's intermediate list: dequeued by a worker that died before starting them.
+
+    RQ itself only looks there in a worker's maintenance pass (minutes apart); a job seen there by two sweeps
+    ``older_than`` seconds apart is stranded. It is removed from the list; the caller re-dispatches its work.
+    """
+    queue = get_queue(queue_name)
+    connection = queue.connection
+    found: set[str] = set()
+    now = time.time()
+    raw_ids: list[Any] = connection.lrange(queue.intermediate_queue_key, 0, -1)
+    for raw in raw_ids:
+        job_id = raw.decode()
+        seen_key = SEEN_KEY + job_id
+        if connection.set(seen_key, now, nx=True, ex=3600):
+            continue
+        first_seen = float(connection.get(seen_key) or now)
+        if now - first_seen >= older_than:
+            connection.lrem(queue.intermediate_queue_key, 0, job_id)
+            connection.delete(seen_key)
+            found.add(job_id)
+    return found

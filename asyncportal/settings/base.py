@@ -113,6 +113,8 @@ RQ_SHOW_ADMIN_LINK = True
 # Registration.
 REGISTRATION_DEMO_DELAY = env.str_("REGISTRATION_DEMO_DELAY", "0")
 REGISTRATION_MAX_BODY_BYTES = env.int_("REGISTRATION_MAX_BODY_BYTES", 16 * 1024)
+# How long a worker owns a registration it took; past it the sweeper hands it to a new job (check E003).
+REGISTRATION_LEASE_SECONDS = env.int_("REGISTRATION_LEASE_SECONDS", 30)
 
 # Readiness: the checks whose failure makes /readyz answer 503 (the others only mark it "degraded").
 READINESS_REQUIRED: list[str] = env.list_("READINESS_REQUIRED", ["database", "redis"])
