@@ -10,6 +10,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -31,6 +32,7 @@ __all__ = [
     "after_commit",
     "get_connection",
     "get_queue",
+    "job_started",
     "job_statuses",
     "stranded",
 ]
@@ -122,3 +124,18 @@ def stranded(queue_name: str, *, older_than: float) -> set[str]:
             connection.delete(seen_key)
             found.add(job_id)
     return found
+
+
+def job_started(job_ids: Sequence[str]) -> dict[str, datetime | None]:
+    """Return when each job started, as RQ wrote it (None when not started or unknown), in one round trip."""
+    with get_connection().pipeline(transaction=False) as pipe:
+        for job_id in job_ids:
+            pipe.hget(Job.key_for(job_id), "started_at")
+        raw = pipe.execute()
+    return {job_id: _rq_time(value) for job_id, value in zip(job_ids, raw, strict=True)}
+
+
+def _rq_time(value: bytes | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(value.decode().replace("Z", "+00:00"))

@@ -274,13 +274,13 @@ def _stale_rows(stranded: set[str]) -> list[dict[str, Any]]:
         return list(rows[:SWEEP_BATCH])
 
 
-def _is_lost(row: dict[str, Any], states: dict[str, str | None], stranded: set[str], now: datetime) -> bool:
+def _is_lost(row: dict[str, Any], states: dict[str, str | None], silent: set[str], now: datetime) -> bool:
     if row["status"] == Status.PENDING:
         return True
     if row["status"] == Status.PROCESSING:
         # No lease: claimed before leases existed; the row is stale, so treat its lease as run out.
         return row["lease_until"] is None or row["lease_until"] < now
-    return row["job_id"] in stranded or states[row["job_id"]] in LOST_JOB_STATES
+    return row["job_id"] in silent or states[row["job_id"]] in LOST_JOB_STATES
 
 
 def _lost() -> list[dict[str, Any]]:
@@ -289,7 +289,12 @@ def _lost() -> list[dict[str, Any]]:
     rows = _stale_rows(stranded)
     states = queues.job_statuses([row["job_id"] for row in rows if row["status"] == Status.QUEUED])
     now = timezone.now()
-    return [row for row in rows if _is_lost(row, states, stranded, now)]
+    # A started job claims its row at once; one that has not after STRANDED_AFTER lost its worker.
+    started = queues.job_started([job_id for job_id, state in states.items() if state == "started"])
+    silent = stranded | {
+        job for job, at in started.items() if at is None or (now - at).total_seconds() >= STRANDED_AFTER
+    }
+    return [row for row in rows if _is_lost(row, states, silent, now)]
 
 
 def _recover(row: dict[str, Any]) -> bool:

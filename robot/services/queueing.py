@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.utils import timezone
-from rq.job import Job, JobStatus
+from rq.job import JobStatus
 from rq.queue import Queue
 
 from asyncportal import queues
@@ -113,16 +113,6 @@ def enqueue_records(jobs: Sequence[tuple[str, Sequence[Pair]]], *, delay: int = 
 
 def _options(job_id: str) -> dict[str, Any]:
     return {"job_id": job_id, "result_ttl": RESULT_TTL, "failure_ttl": FAILURE_TTL}
-
-
-def job_started(job_ids: Sequence[str]) -> dict[str, str | None]:
-    """Return each job's ``started_at`` as RQ wrote it (None when not started or unknown)."""
-    connection = queues.get_connection()
-    with connection.pipeline(transaction=False) as pipe:
-        for job_id in job_ids:
-            pipe.hget(Job.key_for(job_id), "started_at")
-        raw = pipe.execute()
-    return {job_id: (value.decode() if value else None) for job_id, value in zip(job_ids, raw, strict=True)}
 
 
 def cleanup_started() -> None:

@@ -113,6 +113,20 @@ def test_a_queued_registration_whose_job_finished_without_claiming_it_is_requeue
     assert Registration.objects.get(pk=registration.pk).job_id != registration.job_id
 
 
+def test_a_job_started_by_a_worker_that_died_before_claiming_is_requeued() -> None:
+    registration = make_registration()
+    services.registration_enqueue(registration_id=registration.pk)
+    registration.refresh_from_db()
+    key = f"rq:job:{registration.job_id}"
+    queues.get_connection().hset(key, mapping={"status": "started", "started_at": timezone.now().isoformat()})
+    Registration.objects.filter(pk=registration.pk).update(updated_at=timezone.now() - timedelta(seconds=60))
+    assert services.registration_enqueue_stale() == 0  # just started: it claims its row in a moment
+    started = (timezone.now() - timedelta(seconds=services.STRANDED_AFTER + 1)).isoformat()
+    queues.get_connection().hset(key, "started_at", started)
+    assert services.registration_enqueue_stale() == 1
+    assert Registration.objects.get(pk=registration.pk).job_id != registration.job_id
+
+
 def test_a_job_stranded_in_rqs_intermediate_list_is_requeued_on_the_second_sighting(
     redis_conn: redis.Redis,
 ) -> None:
