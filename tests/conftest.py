@@ -93,7 +93,13 @@ def start_worker(subprocess_env: dict[str, str], redis_conn: redis.Redis, tmp_pa
     """Start real ``manage.py rqworker`` (or ``rqworker-pool``) processes; each is stopped after the test."""
     procs: list[subprocess.Popen[bytes]] = []
 
-    def start(*queues: str, pool: int = 0, scheduler: bool = False, extra_env: dict[str, str] | None = None):
+    def start(
+        *queues: str,
+        pool: int = 0,
+        scheduler: bool = False,
+        extra_env: dict[str, str] | None = None,
+        worker_class: str = "",
+    ):
         before = len(Worker.all(connection=redis_conn))
         cmd = [sys.executable, str(BASE_DIR / "manage.py")]
         if pool:
@@ -103,6 +109,7 @@ def start_worker(subprocess_env: dict[str, str], redis_conn: redis.Redis, tmp_pa
             if scheduler:
                 cmd.append("--with-scheduler")
         cmd += ["--serializer", SERIALIZER]
+        cmd += ["--worker-class", worker_class] if worker_class else []
         log = open(tmp_path / f"worker-{len(procs)}.log", "wb")  # noqa: SIM115 - closed with the process.
         proc = subprocess.Popen(
             cmd,
