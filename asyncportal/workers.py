@@ -73,13 +73,15 @@ class RecyclingSimpleWorker(SimpleWorker):
         exits and the pool forks a replacement; a standalone worker replaces itself with ``exec``, because its
         exit would end the container (or ``honcho``) instead.
         """
-        if max_jobs is None:
+        # A burst run (tests, one-off drains) ends when the queues are empty; recycling it would leave jobs behind
+        # or exec the calling process.
+        if max_jobs is None and not burst:
             max_jobs = settings.RQ_WORKER_MAX_JOBS or None
         worked = super().work(
             burst, logging_level, date_format, log_format, max_jobs, max_idle_time, with_scheduler, dequeue_strategy
         )
         recycle = max_jobs is not None and self._jobs_executed >= max_jobs and not _shutdown_requested
-        if recycle and multiprocessing.parent_process() is None:
+        if recycle and not burst and multiprocessing.parent_process() is None:
             self._exec_afresh()
         return bool(worked)
 

@@ -11,7 +11,7 @@ from rq.job import Job, JobStatus
 from rq.queue import Queue
 
 from asyncportal import queues
-from asyncportal.workers import stop_requested
+from asyncportal.workers import RecyclingSimpleWorker, stop_requested
 from tests.conftest import StartWorker
 from tests.helpers import wait_for
 
@@ -37,6 +37,19 @@ def meta_pid(job: Job) -> int:
 
 def test_stop_requested_is_false_outside_a_worker() -> None:
     assert stop_requested() is False
+
+
+def test_a_burst_run_drains_the_queue_in_process_without_recycling(queue: Queue, settings: Any) -> None:
+    settings.RQ_WORKER_MAX_JOBS = 2
+    jobs = [queue.enqueue("tests.worker_jobs.whoami") for _ in range(3)]
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        RecyclingSimpleWorker([queue], connection=queue.connection, serializer=queue.serializer).work(burst=True)
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    assert [job.get_status(refresh=True) for job in jobs] == [JobStatus.FINISHED] * 3
+    assert {(job.return_value() or {})["pid"] for job in jobs} == {os.getpid()}
 
 
 def test_a_job_past_its_timeout_fails_and_the_worker_takes_the_next(start_worker: StartWorker, queue: Queue) -> None:
