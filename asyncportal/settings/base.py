@@ -92,6 +92,8 @@ EMAIL_TIMEOUT = env.int_("EMAIL_TIMEOUT", 10)
 REDIS_URL = env.str_("REDIS_URL", "redis://127.0.0.1:6379/0")
 RQ_SERIALIZER = queue_names.SERIALIZER
 RQ_JOB_TIMEOUT = env.int_("RQ_JOB_TIMEOUT", 180)
+# asyncportal.workers.RecyclingSimpleWorker starts afresh after this many jobs (0: never), bounding memory.
+RQ_WORKER_MAX_JOBS = env.int_("RQ_WORKER_MAX_JOBS", 5000)
 RQ_QUEUES = {
     name: {
         # django-rq ignores SOCKET_TIMEOUT next to URL, so the timeouts ride in the URL: an unreachable
