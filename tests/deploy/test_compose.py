@@ -35,7 +35,7 @@ APP_SOURCES = [
     *sorted((REPO / "registration").rglob("*.py")),
     *sorted((REPO / "robot").rglob("*.py")),
 ]
-ENV_READ = re.compile(r"\b(?:str_|int_|bool_|list_|is_set|db_url|email_url)\(\s*['\"]([A-Z][A-Z0-9_]*)['\"]")
+ENV_READ = re.compile(r"\b(?:str_|int_|float_|bool_|list_|is_set|db_url|email_url)\(\s*['\"]([A-Z][A-Z0-9_]*)['\"]")
 
 
 def services() -> dict[str, Obj]:
