@@ -38,7 +38,7 @@ case "$role" in
   registrations)
     exec python manage.py rqworker registrations --with-scheduler --serializer "$SERIALIZER" --worker-ttl 60 --worker-class "$WORKER_CLASS" "$@" ;;
   robot)
-    exec python manage.py rqworker robot --with-scheduler --serializer "$SERIALIZER" --worker-ttl 60 "$@" ;;
+    exec python manage.py rqworker robot --serializer "$SERIALIZER" --worker-ttl 60 --worker-class "$WORKER_CLASS" "$@" ;;
   records)
     exec python manage.py rqworker-pool records --num-workers "${WORKERS:-2}" --serializer "$SERIALIZER" --worker-class "$WORKER_CLASS" "$@" ;;
   sweeper)

@@ -162,7 +162,6 @@ def test_robot_worker_runs_one_pod_and_is_never_autoscaled(rendered: dict[str, l
     objects = rendered[overlay]
     robot = deployment_for(objects, "robot")
     assert robot["spec"]["replicas"] == 1
-    assert "--with-scheduler" in procfile_roles()["robot"]
     targets = {s["spec"]["scaleTargetRef"]["name"] for s in of_kind(objects, "ScaledObject")}
     targets |= {h["spec"]["scaleTargetRef"]["name"] for h in of_kind(objects, "HorizontalPodAutoscaler")}
     assert robot["metadata"]["name"] not in targets

@@ -108,7 +108,7 @@ def _stop(launcher: subprocess.Popen[bytes]) -> None:
     launcher.wait(10)
 
 
-@pytest.mark.parametrize("role", ["robot", "web"])
+@pytest.mark.parametrize("role", ["registrations", "web"])
 def test_a_role_killed_9_is_back_within_10s_and_the_others_never_stop(portal: Portal, role: str) -> None:
     before = portal.role_pids()
     respawners = {name: process.pid for name, process in portal.respawners().items()}
