@@ -38,7 +38,7 @@ pytest: $(VENV)/.dev-installed
 ## bench: print the benchmark tables (each with its anchor measured in the same run); not part of `make test`
 bench: $(VENV)/.dev-installed
 	$(BIN)/python -m bench.registration_intake
-	$(BIN)/python bench/robot_throughput.py
+	$(BIN)/python -m bench.robot_throughput
 	$(BIN)/python -m bench.worker_class
 
 clean:

@@ -22,7 +22,7 @@ from django.utils import timezone
 from redis import RedisError
 
 from robot import clients
-from robot.models import PENDING, ProcessedRecord, Robot, RobotCycle
+from robot.models import PENDING, ProcessedRecord, RobotCycle
 from robot.services import chain, queueing
 
 logger = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ def records_process(*, pairs: Sequence[Pair], stop_requested: Callable[[], bool]
     result.skipped = len(pairs) - len(rows)
     if not rows:
         return result
-    robot: Any = Robot.objects.values("name", "target_url").get(pk=rows[0]["robot_id"])
+    robot = {"name": rows[0]["robot__name"], "target_url": rows[0]["robot__target_url"]}
     result.cycles = {row["cycle_id"] for row in rows}
     if robot["target_url"]:
         _deliver_each(rows, robot, result, stop_requested)
@@ -85,8 +85,10 @@ def records_process(*, pairs: Sequence[Pair], stop_requested: Callable[[], bool]
 
 def _live_rows(pairs: Sequence[Pair]) -> list[dict[str, Any]]:
     wanted = dict(pairs)
+    # The robot's name and target come in the same query (a job's records all belong to one robot).
     fields = ("pk", "robot_id", "cycle_id", "source_id", "payload", "dispatch", "attempts")
-    found = ProcessedRecord.objects.filter(pk__in=list(wanted), status=Status.QUEUED).values(*fields)
+    fields_of_robot = ("robot__name", "robot__target_url")
+    found = ProcessedRecord.objects.filter(pk__in=list(wanted), status=Status.QUEUED).values(*fields, *fields_of_robot)
     live = [row for row in found if row["dispatch"] == wanted[row["pk"]]]
     return sorted(live, key=lambda row: row["pk"])
 
