@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -17,8 +18,9 @@ from redis import ConnectionPool, Redis, RedisError
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from rq import Queue
-from rq.job import Job
+from rq.job import Job, JobStatus
 
+from asyncportal import breaker
 from asyncportal.queue_names import ALL, RECORDS, REGISTRATIONS, ROBOT, SERIALIZER
 
 __all__ = [
@@ -28,12 +30,16 @@ __all__ = [
     "ROBOT",
     "SERIALIZER",
     "after_commit",
+    "fail_stranded",
     "get_connection",
     "get_queue",
     "job_statuses",
 ]
 
 logger = logging.getLogger(__name__)
+
+# When each job was first seen in a queue's intermediate list (see ``fail_stranded``).
+STRANDED_SEEN_KEY = "asyncportal:stranded-seen:"
 
 
 @functools.cache
@@ -47,11 +53,17 @@ def _client(url: str, deadline: float | None) -> Redis:
     pool.connection_kwargs.update(
         socket_timeout=deadline, socket_connect_timeout=deadline, retry=Retry(backoff=NoBackoff(), retries=0)
     )
+    # And no wait at all for a while after a failure, so a hung Redis does not cost every request its deadline.
+    pool.connection_class = breaker.guarded(pool.connection_class)
+    pool.connection_kwargs["breaker"] = breaker.Breaker()
     return Redis(connection_pool=pool)
 
 
 def get_connection(*, deadline: float | None = None) -> Redis:
-    """Return this process's pooled Redis client; ``deadline`` caps each call (seconds) with no retries."""
+    """Return this process's pooled Redis client; ``deadline`` caps each call (seconds) with no retries.
+
+    With a deadline, the client also fails at once for a moment after a failure (``asyncportal.breaker``).
+    """
     config: dict[str, Any] = settings.RQ_QUEUES[REGISTRATIONS]
     url: str = config["URL"]
     return _client(url, deadline)
@@ -93,3 +105,31 @@ def job_statuses(job_ids: Sequence[str]) -> dict[str, str | None]:
             pipe.hget(Job.key_for(job_id), "status")
         raw = pipe.execute()
     return {job_id: (value.decode() if value else None) for job_id, value in zip(job_ids, raw, strict=True)}
+
+
+def fail_stranded(name: str, *, older_than: float) -> list[str]:
+    """Mark failed the jobs of queue ``name`` that a worker dequeued and died with before starting; return them.
+
+    A worker moves a job into RQ's intermediate list and marks it started a moment later; when Redis dies in
+    between, the restarted Redis holds a job "queued" on no queue, which RQ only notices in a maintenance pass
+    minutes later. A job still "queued" in that list at two sightings ``older_than`` seconds apart is such a job:
+    marked failed, it is what the owner's sweep knows how to repair (``job_statuses`` says "failed").
+    """
+    connection = get_connection()
+    intermediate = get_queue(name).intermediate_queue_key
+    now, failed = time.time(), []
+    raw_ids: list[Any] = connection.lrange(intermediate, 0, -1)
+    for raw in raw_ids:
+        job_id = raw.decode()
+        seen_key = STRANDED_SEEN_KEY + job_id
+        if connection.set(seen_key, now, nx=True, ex=3600):
+            continue
+        if now - float(connection.get(seen_key) or now) < older_than:
+            continue
+        if job_statuses([job_id])[job_id] == JobStatus.QUEUED:
+            connection.hset(Job.key_for(job_id), "status", JobStatus.FAILED.value)
+            failed.append(job_id)
+            logger.warning("stranded job marked failed queue=%s job=%s", name, job_id)
+        connection.lrem(intermediate, 0, job_id)
+        connection.delete(seen_key)
+    return failed
