@@ -39,6 +39,7 @@ pytest: $(VENV)/.dev-installed
 bench: $(VENV)/.dev-installed
 	$(BIN)/python -m bench.registration_intake
 	$(BIN)/python bench/robot_throughput.py
+	$(BIN)/python -m bench.worker_class
 
 clean:
 	rm -rf $(VENV) var staticfiles .mypy_cache .ruff_cache .pytest_cache

@@ -10,6 +10,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -18,7 +19,7 @@ from redis import ConnectionPool, Redis, RedisError
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from rq import Queue
-from rq.job import Job, JobStatus
+from rq.job import Job
 
 from asyncportal import breaker
 from asyncportal.queue_names import ALL, RECORDS, REGISTRATIONS, ROBOT, SERIALIZER
@@ -30,16 +31,17 @@ __all__ = [
     "ROBOT",
     "SERIALIZER",
     "after_commit",
-    "fail_stranded",
     "get_connection",
     "get_queue",
+    "job_started",
     "job_statuses",
+    "stranded",
 ]
 
 logger = logging.getLogger(__name__)
 
-# When each job was first seen in a queue's intermediate list (see ``fail_stranded``).
-STRANDED_SEEN_KEY = "asyncportal:stranded-seen:"
+# Where ``stranded`` remembers when it first saw a job in a queue's intermediate list.
+SEEN_KEY = "asyncportal:intermediate-seen:"
 
 
 @functools.cache
@@ -107,29 +109,40 @@ def job_statuses(job_ids: Sequence[str]) -> dict[str, str | None]:
     return {job_id: (value.decode() if value else None) for job_id, value in zip(job_ids, raw, strict=True)}
 
 
-def fail_stranded(name: str, *, older_than: float) -> list[str]:
-    """Mark failed the jobs of queue ``name`` that a worker dequeued and died with before starting; return them.
+def stranded(queue_name: str, *, older_than: float) -> set[str]:
+    """Return job ids stuck in RQ's intermediate list: dequeued by a worker that died before starting them.
 
-    A worker moves a job into RQ's intermediate list and marks it started a moment later; when Redis dies in
-    between, the restarted Redis holds a job "queued" on no queue, which RQ only notices in a maintenance pass
-    minutes later. A job still "queued" in that list at two sightings ``older_than`` seconds apart is such a job:
-    marked failed, it is what the owner's sweep knows how to repair (``job_statuses`` says "failed").
+    RQ itself only looks there in a worker's maintenance pass (minutes apart); a job seen there by two sweeps
+    ``older_than`` seconds apart is stranded. It is removed from the list; the caller re-dispatches its work.
     """
-    connection = get_connection()
-    intermediate = get_queue(name).intermediate_queue_key
-    now, failed = time.time(), []
-    raw_ids: list[Any] = connection.lrange(intermediate, 0, -1)
+    queue = get_queue(queue_name)
+    connection = queue.connection
+    found: set[str] = set()
+    now = time.time()
+    raw_ids: list[Any] = connection.lrange(queue.intermediate_queue_key, 0, -1)
     for raw in raw_ids:
         job_id = raw.decode()
-        seen_key = STRANDED_SEEN_KEY + job_id
+        seen_key = SEEN_KEY + job_id
         if connection.set(seen_key, now, nx=True, ex=3600):
             continue
-        if now - float(connection.get(seen_key) or now) < older_than:
-            continue
-        if job_statuses([job_id])[job_id] == JobStatus.QUEUED:
-            connection.hset(Job.key_for(job_id), "status", JobStatus.FAILED.value)
-            failed.append(job_id)
-            logger.warning("stranded job marked failed queue=%s job=%s", name, job_id)
-        connection.lrem(intermediate, 0, job_id)
-        connection.delete(seen_key)
-    return failed
+        first_seen = float(connection.get(seen_key) or now)
+        if now - first_seen >= older_than:
+            connection.lrem(queue.intermediate_queue_key, 0, job_id)
+            connection.delete(seen_key)
+            found.add(job_id)
+    return found
+
+
+def job_started(job_ids: Sequence[str]) -> dict[str, datetime | None]:
+    """Return when each job started, as RQ wrote it (None when not started or unknown), in one round trip."""
+    with get_connection().pipeline(transaction=False) as pipe:
+        for job_id in job_ids:
+            pipe.hget(Job.key_for(job_id), "started_at")
+        raw = pipe.execute()
+    return {job_id: _rq_time(value) for job_id, value in zip(job_ids, raw, strict=True)}
+
+
+def _rq_time(value: bytes | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(value.decode().replace("Z", "+00:00"))

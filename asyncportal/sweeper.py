@@ -10,25 +10,15 @@ from types import FrameType
 from django.conf import settings
 from django.db import close_old_connections
 
-from asyncportal import queues
 from registration.services import registration_enqueue_stale
 from robot.services import robot_heal_all, robot_tick
 
 logger = logging.getLogger(__name__)
 
 
-# A live worker starts what it dequeued within milliseconds; a job left dequeued this long lost its worker.
-STRANDED_AFTER = 10.0
-
-
-def fail_stranded_registrations() -> None:
-    """Fail the registration jobs stranded by a worker that died with Redis, so the next step re-enqueues them."""
-    queues.fail_stranded(queues.REGISTRATIONS, older_than=STRANDED_AFTER)
-
-
 def sweep_once() -> None:
     """Run each sweep step; a failing step is logged and does not stop the others."""
-    for step in (fail_stranded_registrations, registration_enqueue_stale, robot_heal_all):
+    for step in (registration_enqueue_stale, robot_heal_all):
         try:
             step()
         except Exception:

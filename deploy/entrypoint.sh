@@ -6,6 +6,8 @@
 set -euo pipefail
 
 readonly SERIALIZER="rq.serializers.JSONSerializer"
+# Non-forking, recycled every RQ_WORKER_MAX_JOBS jobs; see docs/benchmarks.md "Worker class" for why.
+readonly WORKER_CLASS="asyncportal.workers.RecyclingSimpleWorker"
 
 usage() {
   cat >&2 <<'EOF'
@@ -34,11 +36,11 @@ case "$role" in
   web)
     exec gunicorn asyncportal.wsgi:application --config asyncportal/gunicorn.conf.py "$@" ;;
   registrations)
-    exec python manage.py rqworker registrations --with-scheduler --serializer "$SERIALIZER" --worker-ttl 60 "$@" ;;
+    exec python manage.py rqworker registrations --with-scheduler --serializer "$SERIALIZER" --worker-ttl 60 --worker-class "$WORKER_CLASS" "$@" ;;
   robot)
     exec python manage.py rqworker robot --with-scheduler --serializer "$SERIALIZER" --worker-ttl 60 "$@" ;;
   records)
-    exec python manage.py rqworker-pool records --num-workers "${WORKERS:-2}" --serializer "$SERIALIZER" "$@" ;;
+    exec python manage.py rqworker-pool records --num-workers "${WORKERS:-2}" --serializer "$SERIALIZER" --worker-class "$WORKER_CLASS" "$@" ;;
   sweeper)
     exec python manage.py sweep "$@" ;;
   migrate)

@@ -11,6 +11,9 @@ from django.core.checks import CheckMessage, Error, register
 
 from registration.services import parse_demo_delay
 
+# Seconds a lease keeps beyond the job's own worst case (mail timeout plus demo delay), for the database writes.
+LEASE_MARGIN = 5
+
 
 @register()
 def check_settings(
@@ -18,7 +21,7 @@ def check_settings(
 ) -> list[CheckMessage]:
     found: list[CheckMessage] = []
     try:
-        parse_demo_delay(settings.REGISTRATION_DEMO_DELAY)
+        _, delay = parse_demo_delay(settings.REGISTRATION_DEMO_DELAY)
     except ValueError:
         found.append(
             Error(
@@ -27,6 +30,18 @@ def check_settings(
                 id="registration.E001",
             )
         )
+    else:
+        found += _check_lease(delay)
     if settings.REGISTRATION_MAX_BODY_BYTES <= 0:
         found.append(Error("REGISTRATION_MAX_BODY_BYTES must be positive.", id="registration.E002"))
     return found
+
+
+def _check_lease(delay: float) -> list[CheckMessage]:
+    # A lease shorter than the job itself would let the sweeper hand a healthy job's registration to another.
+    needed = (settings.EMAIL_TIMEOUT or 0) + delay + LEASE_MARGIN
+    if needed <= settings.REGISTRATION_LEASE_SECONDS:
+        return []
+    message = f"REGISTRATION_LEASE_SECONDS={settings.REGISTRATION_LEASE_SECONDS} is shorter than a job may take."
+    hint = f"Use at least {needed:g}: EMAIL_TIMEOUT + the longest REGISTRATION_DEMO_DELAY + {LEASE_MARGIN} s."
+    return [Error(message, hint=hint, id="registration.E003")]

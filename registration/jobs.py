@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import smtplib
 
 from django.db import InterfaceError, OperationalError
 from rq import get_current_job
-from rq.job import Job
 
 from registration import errors, services
 from registration.models import Registration
@@ -18,10 +18,9 @@ logger = logging.getLogger(__name__)
 TRANSIENT = (OperationalError, InterfaceError, smtplib.SMTPException, OSError)
 
 
-def _fail(job: Job | None, registration_id: str, reason: str) -> None:
-    job_id = job.id if job else "-"
+def _fail(job_id: str, registration_id: str, reason: str) -> None:
     logger.error("registration job failed job=%s registration=%s reason=%r", job_id, registration_id, reason)
-    services.registration_fail(registration_id=registration_id, reason=reason)
+    services.registration_fail(registration_id=registration_id, job_id=job_id, reason=reason)
 
 
 def process_registration(registration_id: str) -> str:
@@ -29,7 +28,7 @@ def process_registration(registration_id: str) -> str:
     job = get_current_job()
     job_id = job.id if job else "-"
     try:
-        registration = services.registration_process(registration_id=registration_id)
+        registration = services.registration_process(registration_id=registration_id, job_id=job_id)
     except Registration.DoesNotExist:
         logger.warning("registration job skipped, no such registration job=%s registration=%s", job_id, registration_id)
         return "missing"
@@ -43,11 +42,15 @@ def process_registration(registration_id: str) -> str:
                 error,
                 job.retries_left,
             )
+            # RQ runs this same job again: hand the row back so that run can claim it. If the database is
+            # what failed, the row keeps its lease and the sweeper requeues it once the lease runs out.
+            with contextlib.suppress(OperationalError, InterfaceError):
+                services.registration_release(registration_id=registration_id, job_id=job_id)
             raise
-        _fail(job, registration_id, errors.REASON_TRANSIENT.format(error=error))
+        _fail(job_id, registration_id, errors.REASON_TRANSIENT.format(error=error))
         raise
     except Exception as exc:
-        _fail(job, registration_id, errors.REASON_UNEXPECTED.format(error=type(exc).__name__))
+        _fail(job_id, registration_id, errors.REASON_UNEXPECTED.format(error=type(exc).__name__))
         if job is not None:
             job.retries_left = 0  # A bug does not heal by retrying; RQ reads this when it handles the failure.
         raise

@@ -47,6 +47,8 @@ class Registration(models.Model):
     reason = models.TextField(blank=True)
     job_id = models.CharField(max_length=64, blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    # While processing: the job holding job_id owns the row until then; past it the sweeper gives it to a new job.
+    lease_until = models.DateTimeField(null=True, blank=True)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="registrations"
     )

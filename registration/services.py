@@ -1,4 +1,9 @@
-"""Registration business rules: create, enqueue, process, fail, retry, and the sweeper's catch-up."""
+"""Registration business rules: create, enqueue, process, fail, retry, and the sweeper's catch-up.
+
+A registration belongs to the job whose id it holds. The job claims it with one conditional UPDATE
+(queued → processing, with a lease); it finishes it only while it still holds it. The sweeper gives a
+registration whose lease ran out, or whose job Redis lost, a new job id, so a late first job can do nothing.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +13,15 @@ import math
 import random
 import time
 import uuid
-from datetime import timedelta
-from typing import TypedDict
+from datetime import datetime, timedelta
+from typing import Any, TypedDict
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.db.models import Case, F, Value, When
+from django.db.models import F, Q, QuerySet
 from django.template.loader import render_to_string
 from django.utils import timezone
 from redis import RedisError
@@ -36,8 +41,10 @@ STALE_AFTER = timedelta(seconds=5)
 SWEEP_BATCH = 500
 # A registration whose job keeps vanishing (e.g. the worker is killed every time) is failed, not re-queued forever.
 LOST_MAX_ATTEMPTS = 10
-# RQ job states that mean no job will ever move this registration on.
-LOST_JOB_STATES = {None, "failed", "stopped", "canceled"}
+# RQ job states that mean the job will never claim its queued registration.
+LOST_JOB_STATES = {None, "finished", "failed", "stopped", "canceled"}
+# Seconds a job may sit in RQ's intermediate list (taken by a worker, not started) before it counts as stranded.
+STRANDED_AFTER = 5.0
 WELCOME_SUBJECT = "Welcome to asyncportal"
 
 
@@ -59,20 +66,25 @@ def _enqueue_after_commit(registration_id: uuid.UUID) -> None:
     queues.after_commit(enqueue, f"enqueue registration={registration_id}")
 
 
-def _enqueue_stored(registration: Registration) -> None:
-    """Enqueue the job of a registration stored as queued; on a Redis error put the row back to pending."""
+def _push(registration_id: uuid.UUID | str, job_id: str) -> None:
+    """Enqueue job ``job_id`` of a registration stored as queued; on a Redis error put the row back to pending."""
     try:
-        _queue().enqueue(JOB, args=[str(registration.pk)], job_id=registration.job_id, retry=_retry())
+        _queue().enqueue(JOB, args=[str(registration_id)], job_id=job_id, retry=_retry())
     except RedisError:
         # Only if nothing else moved it on; the sweeper enqueues pending rows once Redis answers again.
-        Registration.objects.filter(pk=registration.pk, status=Status.QUEUED, job_id=registration.job_id).update(
+        Registration.objects.filter(pk=registration_id, status=Status.QUEUED, job_id=job_id).update(
             status=Status.PENDING, job_id="", enqueued_at=None, updated_at=timezone.now()
         )
+        raise
+    logger.info("registration enqueued queue=%s job=%s registration=%s", REGISTRATIONS, job_id, registration_id)
+
+
+def _enqueue_stored(registration: Registration) -> None:
+    try:
+        _push(registration.pk, registration.job_id)
+    except RedisError:
         registration.status, registration.job_id, registration.enqueued_at = Status.PENDING, "", None
         raise
-    logger.info(
-        "registration enqueued queue=%s job=%s registration=%s", REGISTRATIONS, registration.job_id, registration.pk
-    )
 
 
 def _retry() -> Retry:
@@ -111,23 +123,20 @@ def registration_create(*, data: RegistrationData) -> Registration:
 
 
 def registration_enqueue(*, registration_id: uuid.UUID | str) -> bool:
-    """Put the job of an in-flight registration on the queue; return False if it is not in flight.
+    """Give a pending or queued registration a new job and enqueue it; return False for any other status.
 
-    Raises ``redis.RedisError`` when Redis does not answer: the row stays as it was, for the sweeper.
+    The new job id fences out any older job. A processing registration is left to its lease. Raises
+    ``redis.RedisError`` when Redis does not answer: the row is then pending, for the sweeper.
     """
-    if not Registration.objects.filter(pk=registration_id, status__in=ACTIVE).exists():
-        return False
     job_id = uuid.uuid4().hex
-    _queue().enqueue(JOB, args=[str(registration_id)], job_id=job_id, retry=_retry())
     now = timezone.now()
-    # The worker may already have moved the row on: only pending becomes queued; the job id is kept either way.
-    Registration.objects.filter(pk=registration_id).update(
-        status=Case(When(status=Status.PENDING, then=Value(Status.QUEUED)), default=F("status")),
-        job_id=job_id,
-        enqueued_at=now,
-        updated_at=now,
+    # The row names the job before Redis holds it, so the job can never start before it may claim the row.
+    moved = Registration.objects.filter(pk=registration_id, status__in=(Status.PENDING, Status.QUEUED)).update(
+        status=Status.QUEUED, job_id=job_id, lease_until=None, enqueued_at=now, updated_at=now
     )
-    logger.info("registration enqueued queue=%s job=%s registration=%s", REGISTRATIONS, job_id, registration_id)
+    if not moved:
+        return False
+    _push(registration_id, job_id)
     return True
 
 
@@ -147,14 +156,17 @@ def _demo_delay() -> None:
         time.sleep(random.uniform(low, high))
 
 
-def _start_processing(registration_id: uuid.UUID | str) -> Registration:
-    with transaction.atomic():
-        registration = Registration.objects.select_for_update().get(pk=registration_id)
-        if registration.status in ACTIVE:
-            registration.status = Status.PROCESSING
-            registration.attempts += 1
-            registration.save(update_fields=["status", "attempts", "updated_at"])
-    return registration
+def _claim(registration_id: uuid.UUID | str, job_id: str) -> bool:
+    now = timezone.now()
+    lease_until = now + timedelta(seconds=settings.REGISTRATION_LEASE_SECONDS)
+    claimed = Registration.objects.filter(pk=registration_id, status=Status.QUEUED, job_id=job_id).update(
+        status=Status.PROCESSING, attempts=F("attempts") + 1, lease_until=lease_until, updated_at=now
+    )
+    return claimed > 0
+
+
+def _held(registration_id: uuid.UUID | str, job_id: str) -> QuerySet[Registration]:
+    return Registration.objects.filter(pk=registration_id, status=Status.PROCESSING, job_id=job_id)
 
 
 def _attach_user(registration: Registration) -> bool:
@@ -182,30 +194,51 @@ def _send_welcome(registration: Registration) -> None:
     registration.welcome_sent_at = timezone.now()
 
 
-def registration_process(*, registration_id: uuid.UUID | str) -> Registration:
-    """Create the account and send the welcome mail, once; a final registration is returned unchanged."""
-    registration = _start_processing(registration_id)
-    if registration.status != Status.PROCESSING:
-        return registration
+def registration_process(*, registration_id: uuid.UUID | str, job_id: str) -> Registration:
+    """Create the account and send the welcome mail as job ``job_id``; any other job changes nothing.
+
+    Raises ``Registration.DoesNotExist`` for an unknown id. The account is created in the transaction that
+    marks the registration done, so a job killed before its commit leaves no account and the next job creates
+    it once. The mail goes out inside that transaction: a kill after sending, before the commit, means the
+    next job sends it again (at-least-once; a duplicate welcome mail is the accepted cost).
+    """
+    if not _claim(registration_id, job_id):
+        return Registration.objects.get(pk=registration_id)
     _demo_delay()
     with transaction.atomic():
-        # The row lock makes a duplicate job wait here, then find the registration final.
-        registration = Registration.objects.select_for_update().get(pk=registration_id)
-        if registration.status != Status.PROCESSING:
-            return registration
+        # The row lock makes the sweeper, or a job given the row after this one's lease ran out, wait here.
+        registration = _held(registration_id, job_id).select_for_update().first()
+        if registration is None:
+            logger.warning("registration job fenced out job=%s registration=%s", job_id, registration_id)
+            return Registration.objects.get(pk=registration_id)
         if registration.user_id is None and not _attach_user(registration):
             registration.status, registration.reason = Status.REJECTED, errors.REASON_LOGIN_TAKEN
         else:
             _send_welcome(registration)
             registration.status, registration.reason = Status.DONE, ""
-        registration.save()
+        registration.lease_until = None
+        # The lock already fences; the condition says so where the write is.
+        _held(registration_id, job_id).update(
+            status=registration.status,
+            reason=registration.reason,
+            user=registration.user,
+            welcome_sent_at=registration.welcome_sent_at,
+            lease_until=None,
+            updated_at=timezone.now(),
+        )
     return registration
 
 
-def registration_fail(*, registration_id: uuid.UUID | str, reason: str) -> bool:
-    """Mark an in-flight registration failed with ``reason``; return False when it was already final."""
-    updated = Registration.objects.filter(pk=registration_id, status__in=ACTIVE).update(
-        status=Status.FAILED, reason=reason, updated_at=timezone.now()
+def registration_release(*, registration_id: uuid.UUID | str, job_id: str) -> bool:
+    """Hand a registration job ``job_id`` holds back to the queue, for RQ's retry of that same job."""
+    released = _held(registration_id, job_id).update(status=Status.QUEUED, lease_until=None, updated_at=timezone.now())
+    return released > 0
+
+
+def registration_fail(*, registration_id: uuid.UUID | str, job_id: str, reason: str) -> bool:
+    """Mark a registration failed with ``reason`` if it is in flight with job ``job_id``; return whether it was."""
+    updated = Registration.objects.filter(pk=registration_id, status__in=ACTIVE, job_id=job_id).update(
+        status=Status.FAILED, reason=reason, lease_until=None, updated_at=timezone.now()
     )
     return updated > 0
 
@@ -218,7 +251,7 @@ def registration_retry(*, registration_id: uuid.UUID | str) -> Registration:
             if registration.status not in (Status.FAILED, Status.REJECTED):
                 raise errors.RegistrationError("not_retryable", {"__all__": [errors.NOT_RETRYABLE]})
             registration.status, registration.reason, registration.job_id = Status.PENDING, "", ""
-            registration.attempts = 0
+            registration.attempts, registration.lease_until = 0, None
             registration.save()
             _enqueue_after_commit(registration.pk)
     except IntegrityError:
@@ -226,40 +259,70 @@ def registration_retry(*, registration_id: uuid.UUID | str) -> Registration:
     return registration
 
 
-def _stale_rows() -> list[tuple[uuid.UUID, str, str, int]]:
+def _stale_rows(stranded: set[str]) -> list[dict[str, Any]]:
     cutoff = timezone.now() - STALE_AFTER
+    # A stranded job is out of RQ's lists now: its registration is taken however recently it was queued.
+    wanted = Q(status__in=ACTIVE, updated_at__lt=cutoff) | Q(status=Status.QUEUED, job_id__in=stranded)
     with transaction.atomic():
         # skip_locked: a row a worker or an admin action holds right now is not stale; the next sweep looks again.
-        rows = (
+        rows: Any = (
             Registration.objects.select_for_update(skip_locked=True)
-            .filter(status__in=ACTIVE, updated_at__lt=cutoff)
+            .filter(wanted)
             .order_by("updated_at")
-            .values_list("id", "status", "job_id", "attempts")
+            .values("id", "status", "job_id", "attempts", "lease_until")
         )
         return list(rows[:SWEEP_BATCH])
 
 
-def _lost() -> list[tuple[uuid.UUID, int]]:
-    """Return (id, attempts) of in-flight registrations that no RQ job will move on."""
-    rows = _stale_rows()
-    states = queues.job_statuses([job_id or "none" for _, _, job_id, _ in rows])
-    return [
-        (pk, attempts)
-        for pk, status, job_id, attempts in rows
-        if status == Status.PENDING or states[job_id or "none"] in LOST_JOB_STATES
-    ]
+def _is_lost(row: dict[str, Any], states: dict[str, str | None], silent: set[str], now: datetime) -> bool:
+    if row["status"] == Status.PENDING:
+        return True
+    if row["status"] == Status.PROCESSING:
+        # No lease: claimed before leases existed; the row is stale, so treat its lease as run out.
+        return row["lease_until"] is None or row["lease_until"] < now
+    return row["job_id"] in silent or states[row["job_id"]] in LOST_JOB_STATES
+
+
+def _lost() -> list[dict[str, Any]]:
+    """Return the in-flight registrations no job will move on: unqueued, lease run out, or job lost."""
+    stranded = queues.stranded(REGISTRATIONS, older_than=STRANDED_AFTER)
+    rows = _stale_rows(stranded)
+    states = queues.job_statuses([row["job_id"] for row in rows if row["status"] == Status.QUEUED])
+    now = timezone.now()
+    # A started job claims its row at once; one that has not after STRANDED_AFTER lost its worker.
+    started = queues.job_started([job_id for job_id, state in states.items() if state == "started"])
+    silent = stranded | {
+        job for job, at in started.items() if at is None or (now - at).total_seconds() >= STRANDED_AFTER
+    }
+    return [row for row in rows if _is_lost(row, states, silent, now)]
+
+
+def _recover(row: dict[str, Any]) -> bool:
+    """Fail a registration lost too often, else requeue it under a new job id; return whether it was enqueued."""
+    # Fenced on what the sweep saw: a job that claimed or finished the row meanwhile wins.
+    fence = Registration.objects.filter(pk=row["id"], status=row["status"], job_id=row["job_id"])
+    now = timezone.now()
+    if row["attempts"] >= LOST_MAX_ATTEMPTS:
+        reason = errors.REASON_LOST.format(attempts=row["attempts"])
+        fence.update(status=Status.FAILED, reason=reason, lease_until=None, updated_at=now)
+        return False
+    job_id = uuid.uuid4().hex
+    if not fence.update(status=Status.QUEUED, job_id=job_id, lease_until=None, enqueued_at=now, updated_at=now):
+        return False
+    _push(row["id"], job_id)
+    return True
 
 
 def registration_enqueue_stale() -> int:
-    """Enqueue what Redis does not hold (stored while it was down, or lost in a restart); return how many."""
+    """Requeue what no job will finish (never enqueued, lost by Redis, stranded, or lease run out); return how many.
+
+    Attempts are bounded: a registration claimed ``LOST_MAX_ATTEMPTS`` times without finishing is failed.
+    """
     enqueued = 0
     try:
         lost = _lost()
-        for pk, attempts in lost:
-            if attempts >= LOST_MAX_ATTEMPTS:
-                registration_fail(registration_id=pk, reason=errors.REASON_LOST.format(attempts=attempts))
-            else:
-                enqueued += registration_enqueue(registration_id=pk)
+        for row in lost:
+            enqueued += _recover(row)
     except RedisError as exc:
         # The rows not reached stay as they are; the next sweep takes them.
         logger.warning("registration sweep skipped, redis unreachable enqueued=%s: %r", enqueued, exc)

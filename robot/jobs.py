@@ -9,14 +9,7 @@ from typing import ParamSpec, TypeVar
 from django.db import close_old_connections
 from rq import get_current_job
 
-try:
-    from asyncportal.workers import stop_requested  # type: ignore[import-not-found, unused-ignore]
-except ImportError:  # pragma: no cover - until the worker module lands
-
-    def stop_requested() -> bool:
-        return False
-
-
+from asyncportal.workers import stop_requested
 from robot import services
 
 P = ParamSpec("P")

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import connection
 from rq import Worker
 
+from tests.deploy.helpers import procfile_roles
 from tests.helpers import wait_for
 
 BASE_DIR = Path(settings.BASE_DIR)
@@ -88,12 +89,27 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
 StartWorker = Callable[..., subprocess.Popen[bytes]]
 
 
+def procfile_worker_class(queue: str) -> str:
+    """Return the ``--worker-class`` the Procfile gives the role named ``queue`` ("" for RQ's default)."""
+    argv = procfile_roles().get(queue, [])
+    return argv[argv.index("--worker-class") + 1] if "--worker-class" in argv else ""
+
+
 @pytest.fixture
 def start_worker(subprocess_env: dict[str, str], redis_conn: redis.Redis, tmp_path: Path) -> Iterator[StartWorker]:
-    """Start real ``manage.py rqworker`` (or ``rqworker-pool``) processes; each is stopped after the test."""
+    """Start real ``manage.py rqworker`` (or ``rqworker-pool``) processes; each is stopped after the test.
+
+    The worker class is the Procfile's for the first queue's role unless ``worker_class`` says otherwise.
+    """
     procs: list[subprocess.Popen[bytes]] = []
 
-    def start(*queues: str, pool: int = 0, scheduler: bool = False, extra_env: dict[str, str] | None = None):
+    def start(
+        *queues: str,
+        pool: int = 0,
+        scheduler: bool = False,
+        extra_env: dict[str, str] | None = None,
+        worker_class: str | None = None,
+    ):
         before = len(Worker.all(connection=redis_conn))
         cmd = [sys.executable, str(BASE_DIR / "manage.py")]
         if pool:
@@ -103,6 +119,8 @@ def start_worker(subprocess_env: dict[str, str], redis_conn: redis.Redis, tmp_pa
             if scheduler:
                 cmd.append("--with-scheduler")
         cmd += ["--serializer", SERIALIZER]
+        worker_class = procfile_worker_class(queues[0]) if worker_class is None else worker_class
+        cmd += ["--worker-class", worker_class] if worker_class else []
         log = open(tmp_path / f"worker-{len(procs)}.log", "wb")  # noqa: SIM115 - closed with the process.
         proc = subprocess.Popen(
             cmd,

@@ -92,6 +92,8 @@ EMAIL_TIMEOUT = env.int_("EMAIL_TIMEOUT", 10)
 REDIS_URL = env.str_("REDIS_URL", "redis://127.0.0.1:6379/0")
 RQ_SERIALIZER = queue_names.SERIALIZER
 RQ_JOB_TIMEOUT = env.int_("RQ_JOB_TIMEOUT", 180)
+# asyncportal.workers.RecyclingSimpleWorker starts afresh after this many jobs (0: never), bounding memory.
+RQ_WORKER_MAX_JOBS = env.int_("RQ_WORKER_MAX_JOBS", 5000)
 RQ_QUEUES = {
     name: {
         # django-rq ignores SOCKET_TIMEOUT next to URL, so the timeouts ride in the URL: an unreachable
@@ -114,6 +116,8 @@ RQ_SHOW_ADMIN_LINK = True
 # Registration.
 REGISTRATION_DEMO_DELAY = env.str_("REGISTRATION_DEMO_DELAY", "0")
 REGISTRATION_MAX_BODY_BYTES = env.int_("REGISTRATION_MAX_BODY_BYTES", 16 * 1024)
+# How long a worker owns a registration it took; past it the sweeper hands it to a new job (check E003).
+REGISTRATION_LEASE_SECONDS = env.int_("REGISTRATION_LEASE_SECONDS", 30)
 
 # Readiness: the checks whose failure makes /readyz answer 503 (the others only mark it "degraded").
 READINESS_REQUIRED: list[str] = env.list_("READINESS_REQUIRED", ["database", "redis"])

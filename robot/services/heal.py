@@ -145,17 +145,13 @@ def _gone_jobs(ages: dict[str, float], now: datetime) -> set[str]:
         return set()
     ordered = sorted(ages)
     statuses = queues.job_statuses(ordered)
-    started = queueing.job_started([job_id for job_id in ordered if statuses[job_id] == JobStatus.STARTED])
+    started = queues.job_started([job_id for job_id in ordered if statuses[job_id] == JobStatus.STARTED])
     gone = {job_id for job_id, status in statuses.items() if status not in ALIVE}
     # A started job reserves its records at once; one that has not after GRACE lost its worker.
-    gone |= {job_id for job_id, at in started.items() if at is None or _seconds_since(at, now) >= GRACE}
+    gone |= {job_id for job_id, at in started.items() if at is None or (now - at).total_seconds() >= GRACE}
     overdue = max(queueing.RETRY_BACKOFF) + 3 * GRACE
     gone |= {job_id for job_id in ordered if statuses[job_id] == JobStatus.SCHEDULED and ages[job_id] > overdue}
     return gone
-
-
-def _seconds_since(rq_time: str, now: datetime) -> float:
-    return (now - datetime.fromisoformat(rq_time.replace("Z", "+00:00"))).total_seconds()
 
 
 def _recover(row: dict[str, Any]) -> None:

@@ -14,10 +14,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.utils import timezone
-from rq.job import Job, JobStatus
+from rq.job import JobStatus
 from rq.queue import Queue
 
 from asyncportal import queues
+
+# Re-exported for robot code: the intermediate-list check now lives in the queue layer, shared with registration.
+from asyncportal.queues import SEEN_KEY as SEEN_KEY
+from asyncportal.queues import stranded as stranded
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +34,6 @@ FAILURE_TTL = 7 * 24 * 3600
 # RQ's scheduler keeps whole-second scores and polls once a second, so a cycle would start up to two
 # seconds late (or a second early), and a job sleeping until its time would block every other robot.
 DUE_KEY = "asyncportal:robot:due"
-SEEN_KEY = "asyncportal:robot:intermediate-seen:"
 TICK_BATCH = 100
 
 Pair = tuple[int, int]
@@ -110,40 +113,6 @@ def enqueue_records(jobs: Sequence[tuple[str, Sequence[Pair]]], *, delay: int = 
 
 def _options(job_id: str) -> dict[str, Any]:
     return {"job_id": job_id, "result_ttl": RESULT_TTL, "failure_ttl": FAILURE_TTL}
-
-
-def job_started(job_ids: Sequence[str]) -> dict[str, str | None]:
-    """Return each job's ``started_at`` as RQ wrote it (None when not started or unknown)."""
-    connection = queues.get_connection()
-    with connection.pipeline(transaction=False) as pipe:
-        for job_id in job_ids:
-            pipe.hget(Job.key_for(job_id), "started_at")
-        raw = pipe.execute()
-    return {job_id: (value.decode() if value else None) for job_id, value in zip(job_ids, raw, strict=True)}
-
-
-def stranded(queue_name: str, *, older_than: float) -> set[str]:
-    """Return job ids stuck in RQ's intermediate list: dequeued by a worker that died before starting them.
-
-    RQ itself only looks there in a worker's maintenance pass (minutes apart); a job seen there by two sweeps
-    ``older_than`` seconds apart is stranded. It is removed from the list; the caller re-dispatches its work.
-    """
-    queue = queues.get_queue(queue_name)
-    connection = queue.connection
-    found: set[str] = set()
-    now = time.time()
-    raw_ids: list[Any] = connection.lrange(queue.intermediate_queue_key, 0, -1)
-    for raw in raw_ids:
-        job_id = raw.decode()
-        seen_key = SEEN_KEY + job_id
-        if connection.set(seen_key, now, nx=True, ex=3600):
-            continue
-        first_seen = float(connection.get(seen_key) or now)
-        if now - first_seen >= older_than:
-            connection.lrem(queue.intermediate_queue_key, 0, job_id)
-            connection.delete(seen_key)
-            found.add(job_id)
-    return found
 
 
 def cleanup_started() -> None:

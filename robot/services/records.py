@@ -28,8 +28,7 @@ from robot.services import chain, queueing
 logger = logging.getLogger(__name__)
 
 LEASE_MARGIN = 5.0  # seconds between a delivery's deadline and the end of its lease
-RESERVE_SECONDS = 15.0  # a running job's hold on the records it has not claimed yet, renewed while it works
-RENEW_EVERY = 5.0
+RENEW_EVERY = 5.0  # how often a running job renews its hold on the records it has not claimed yet
 Status = ProcessedRecord.Status
 Pair = tuple[int, int]
 
@@ -125,7 +124,8 @@ def _deliver_each(
 
 
 def _reserve(rows: list[dict[str, Any]]) -> None:
-    until = timezone.now() + timedelta(seconds=RESERVE_SECONDS)
+    # Outlasts one whole delivery plus the renewal period, so the hold never lapses while the job works.
+    until = timezone.now() + timedelta(seconds=lease_seconds() + RENEW_EVERY)
     for dispatch in {row["dispatch"] for row in rows}:
         ids = [row["pk"] for row in rows if row["dispatch"] == dispatch]
         ProcessedRecord.objects.filter(pk__in=ids, status=Status.QUEUED, dispatch=dispatch).update(lease_until=until)

@@ -22,3 +22,13 @@ def test_a_malformed_demo_delay_is_error_e001(delay: str) -> None:
 def test_a_body_limit_that_is_not_positive_is_error_e002() -> None:
     with override_settings(REGISTRATION_MAX_BODY_BYTES=0):
         assert check_ids() == ["registration.E002"]
+
+
+def test_a_lease_shorter_than_mail_timeout_plus_demo_delay_is_error_e003() -> None:
+    with override_settings(REGISTRATION_LEASE_SECONDS=20, EMAIL_TIMEOUT=10, REGISTRATION_DEMO_DELAY="5-15"):
+        assert check_ids() == ["registration.E003"]
+
+
+def test_the_default_lease_covers_the_original_demo_delay() -> None:
+    with override_settings(REGISTRATION_DEMO_DELAY="5-15"):
+        assert check_ids() == []

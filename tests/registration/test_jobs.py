@@ -64,7 +64,9 @@ def test_transient_error_with_retries_left_is_scheduled_for_a_retry() -> None:
     registration, job = enqueued_registration()
     run_worker()
     registration.refresh_from_db()
-    assert (registration.status, registration.attempts, registration.reason) == (Status.PROCESSING, 1, "")
+    # Handed back to the queue for RQ's retry of the same job, which claims it again.
+    assert (registration.status, registration.attempts, registration.reason) == (Status.QUEUED, 1, "")
+    assert registration.lease_until is None
     assert not User.objects.exists()  # The account creation rolled back with the failed mail.
     scheduled = get_queue(REGISTRATIONS).fetch_job(job.id)
     assert scheduled is not None
@@ -86,7 +88,7 @@ def test_transient_error_on_the_last_attempt_ends_failed_with_a_reason(monkeypat
 
 
 def test_unexpected_error_fails_at_once_without_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(*, registration_id: object) -> Registration:
+    def broken(*, registration_id: object, job_id: str) -> Registration:
         raise KeyError("bug")
 
     monkeypatch.setattr(services, "registration_process", broken)

@@ -116,12 +116,12 @@ def test_enqueue_gives_each_attempt_a_new_job_id() -> None:
     assert get_queue(REGISTRATIONS).job_ids == [first_job, registration.job_id]
 
 
-def test_enqueue_never_moves_a_processing_registration_back_to_queued() -> None:
-    registration = make_registration(status=Status.PROCESSING)
-    assert services.registration_enqueue(registration_id=registration.pk)
+def test_enqueue_leaves_a_processing_registration_to_its_lease() -> None:
+    registration = make_registration(status=Status.PROCESSING, job_id="working")
+    assert not services.registration_enqueue(registration_id=registration.pk)
     registration.refresh_from_db()
-    assert registration.status == Status.PROCESSING
-    assert get_queue(REGISTRATIONS).job_ids == [registration.job_id]
+    assert (registration.status, registration.job_id) == (Status.PROCESSING, "working")
+    assert get_queue(REGISTRATIONS).count == 0
 
 
 @pytest.mark.parametrize("status", [Status.DONE, Status.FAILED, Status.REJECTED])
@@ -134,8 +134,8 @@ def test_enqueue_leaves_final_registrations_alone(status: Status) -> None:
 
 
 def test_process_creates_an_account_without_password_and_sends_one_welcome_mail() -> None:
-    registration = make_registration(status=Status.QUEUED)
-    services.registration_process(registration_id=registration.pk)
+    registration = make_registration(status=Status.QUEUED, job_id="job-1")
+    services.registration_process(registration_id=registration.pk, job_id="job-1")
     registration.refresh_from_db()
     user = User.objects.get(username="ada.l")
     assert (registration.status, registration.user, registration.attempts) == (Status.DONE, user, 1)
@@ -147,10 +147,10 @@ def test_process_creates_an_account_without_password_and_sends_one_welcome_mail(
 
 
 def test_process_twice_changes_nothing() -> None:
-    registration = make_registration(status=Status.QUEUED)
-    services.registration_process(registration_id=registration.pk)
+    registration = make_registration(status=Status.QUEUED, job_id="job-1")
+    services.registration_process(registration_id=registration.pk, job_id="job-1")
     first = Registration.objects.get(pk=registration.pk)
-    services.registration_process(registration_id=registration.pk)
+    services.registration_process(registration_id=registration.pk, job_id="job-1")
     second = Registration.objects.get(pk=registration.pk)
     assert (second.status, second.attempts, second.welcome_sent_at) == (Status.DONE, 1, first.welcome_sent_at)
     assert second.updated_at == first.updated_at
@@ -160,8 +160,8 @@ def test_process_twice_changes_nothing() -> None:
 
 def test_process_rejects_a_login_that_an_account_took_meanwhile() -> None:
     other = User.objects.create_user(username="ADA.L")
-    registration = make_registration(status=Status.QUEUED)
-    services.registration_process(registration_id=registration.pk)
+    registration = make_registration(status=Status.QUEUED, job_id="job-1")
+    services.registration_process(registration_id=registration.pk, job_id="job-1")
     registration.refresh_from_db()
     assert (registration.status, registration.reason) == (Status.REJECTED, errors.REASON_LOGIN_TAKEN)
     assert registration.user is None
@@ -172,9 +172,9 @@ def test_process_rejects_a_login_that_an_account_took_meanwhile() -> None:
 def test_process_waits_the_demo_delay_within_its_range(monkeypatch: pytest.MonkeyPatch) -> None:
     slept: list[float] = []
     monkeypatch.setattr(time, "sleep", slept.append)
-    registration = make_registration(status=Status.QUEUED)
+    registration = make_registration(status=Status.QUEUED, job_id="job-1")
     with override_settings(REGISTRATION_DEMO_DELAY="5-15"):
-        services.registration_process(registration_id=registration.pk)
+        services.registration_process(registration_id=registration.pk, job_id="job-1")
     assert len(slept) == 1
     assert 5 <= slept[0] <= 15
 
@@ -193,15 +193,15 @@ def test_demo_delay_refuses_anything_else(raw: str) -> None:
 
 
 def test_fail_records_the_reason_on_a_registration_in_flight() -> None:
-    registration = make_registration(status=Status.PROCESSING)
-    assert services.registration_fail(registration_id=registration.pk, reason="mail server down")
+    registration = make_registration(status=Status.PROCESSING, job_id="job-1")
+    assert services.registration_fail(registration_id=registration.pk, job_id="job-1", reason="mail server down")
     registration.refresh_from_db()
     assert (registration.status, registration.reason) == (Status.FAILED, "mail server down")
 
 
 def test_fail_leaves_a_done_registration_done() -> None:
     registration = make_registration(status=Status.DONE)
-    assert not services.registration_fail(registration_id=registration.pk, reason="late")
+    assert not services.registration_fail(registration_id=registration.pk, job_id="", reason="late")
     registration.refresh_from_db()
     assert (registration.status, registration.reason) == (Status.DONE, "")
 
@@ -231,7 +231,7 @@ def test_retry_refuses_registrations_that_did_not_fail(status: Status) -> None:
 
 def test_retry_refuses_when_a_newer_registration_uses_the_login() -> None:
     failed = make_registration(status=Status.FAILED, email="old@example.com")
-    make_registration(status=Status.QUEUED)
+    make_registration(status=Status.QUEUED, job_id="job-1")
     with pytest.raises(RegistrationError) as caught:
         services.registration_retry(registration_id=failed.pk)
     assert caught.value.code == "duplicate"
