@@ -21,6 +21,7 @@ from redis.retry import Retry
 from rq import Queue
 from rq.job import Job
 
+from asyncportal import breaker
 from asyncportal.queue_names import ALL, RECORDS, REGISTRATIONS, ROBOT, SERIALIZER
 
 __all__ = [
@@ -54,11 +55,17 @@ def _client(url: str, deadline: float | None) -> Redis:
     pool.connection_kwargs.update(
         socket_timeout=deadline, socket_connect_timeout=deadline, retry=Retry(backoff=NoBackoff(), retries=0)
     )
+    # And no wait at all for a while after a failure, so a hung Redis does not cost every request its deadline.
+    pool.connection_class = breaker.guarded(pool.connection_class)
+    pool.connection_kwargs["breaker"] = breaker.Breaker()
     return Redis(connection_pool=pool)
 
 
 def get_connection(*, deadline: float | None = None) -> Redis:
-    """Return this process's pooled Redis client; ``deadline`` caps each call (seconds) with no retries."""
+    """Return this process's pooled Redis client; ``deadline`` caps each call (seconds) with no retries.
+
+    With a deadline, the client also fails at once for a moment after a failure (``asyncportal.breaker``).
+    """
     config: dict[str, Any] = settings.RQ_QUEUES[REGISTRATIONS]
     url: str = config["URL"]
     return _client(url, deadline)

@@ -18,6 +18,7 @@ from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.job import Job
 from rq.queue import Queue
 from rq.worker import DequeueStrategy, SimpleWorker
+from rq.worker import Worker as RQWorker
 
 # Set by the worker's SIGTERM/SIGINT handler. A signal handler runs in the main thread, where SimpleWorker
 # also runs the job, so a plain module global is enough.
@@ -33,11 +34,24 @@ def stop_requested() -> bool:
     return _shutdown_requested
 
 
+# RQ doubles its wait between attempts to reach a Redis that has gone, up to 60 s: after a 30 s outage the
+# robot chain resumed 30 s after Redis did. A few seconds between attempts costs a PING each, no more.
+RECONNECT_WAIT = 5.0
+
+
+class Worker(RQWorker):
+    """RQ's forking worker, trying a Redis that has gone every few seconds (``RQ["WORKER_CLASS"]``: the robot)."""
+
+    max_connection_wait_time = RECONNECT_WAIT
+
+
 class RecyclingSimpleWorker(SimpleWorker):
     """A ``SimpleWorker`` that recycles after ``RQ_WORKER_MAX_JOBS`` jobs and keeps database hygiene.
 
     The job timeout stays enforced: ``perform_job`` wraps the job in RQ's SIGALRM death penalty in-process.
     """
+
+    max_connection_wait_time = RECONNECT_WAIT
 
     _jobs_executed = 0
 

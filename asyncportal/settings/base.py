@@ -108,7 +108,8 @@ RQ_QUEUES = {
 # leave the submission stored and "pending" well within a second; the sweeper enqueues it later.
 RQ_ENQUEUE_DEADLINE = env.float_("RQ_ENQUEUE_DEADLINE", 0.25)
 # We enqueue from our own transaction.on_commit callbacks; django-rq's deferral on top would return None.
-RQ = {"COMMIT_MODE": "auto"}
+# Our worker class reconnects to a Redis that came back within seconds (asyncportal/workers.py).
+RQ = {"COMMIT_MODE": "auto", "WORKER_CLASS": "asyncportal.workers.Worker"}
 RQ_API_TOKEN = env.str_("RQ_API_TOKEN")
 RQ_SHOW_ADMIN_LINK = True
 
