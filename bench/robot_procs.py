@@ -17,6 +17,7 @@ from typing import Any
 import psutil
 
 from asyncportal import env
+from asyncportal.respawn import role_command
 
 BASE_DIR = env.BASE_DIR
 SERIALIZER = "rq.serializers.JSONSerializer"
@@ -61,9 +62,10 @@ def manage(*args: str) -> list[str]:
 
 
 def robot_worker(log_dir: Path) -> Any:
-    """The Procfile's ``robot:`` line."""
-    cmd = manage("rqworker", "robot", "--with-scheduler", "--serializer", SERIALIZER, "--worker-ttl", "60")
-    return process(log_dir, "robot", cmd)
+    """The Procfile's ``robot:`` line, read from the Procfile (the one definition of the roles)."""
+    words = shlex.split(role_command(BASE_DIR / "Procfile", "robot"))
+    assert words[:2] == ["python", "manage.py"], words
+    return process(log_dir, "robot", manage(*words[2:]))
 
 
 def record_pool(log_dir: Path, workers: int, worker_class: str) -> Any:
