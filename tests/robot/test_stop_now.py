@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from robot import services
-from robot.models import ProcessedRecord, RobotCycle
+from robot.models import ProcessedRecord, Robot, RobotCycle
 from tests.helpers import wait_for
 from tests.robot.support import HttpStub, IdempotentTarget, Reply, make_robot
 
@@ -27,6 +27,24 @@ def feed(stub: HttpStub) -> None:
         return Reply(body=[{"id": n} for n in range(after + 1, after + 5)])
 
     stub.handler = page
+
+
+def stop_now_with_record_1_in_flight(
+    stub: HttpStub, target: HttpStub, sink: IdempotentTarget
+) -> tuple[threading.Event, threading.Thread]:
+    """Start a two-record cycle, hold record 1's POST at the target, stop now; return the gate and the delivery."""
+    gate = threading.Event()
+    sink.hold["r1:1"] = gate
+    target.handler = sink
+    feed(stub)
+    robot = make_robot(source_url=stub.url, target_url=target.url, records=2, chunk_size=1, interval=60)
+    token = services.robot_start(name="r1", actor=ACTOR).job_id
+    services.cycle_run(robot_id=robot.pk, token=token)
+    in_flight = threading.Thread(target=services.records_process, kwargs={"pairs": pairs("1")})
+    in_flight.start()
+    wait_for(lambda: target.requests("POST"), timeout=10)
+    services.robot_stop(name="r1", now=True, actor=ACTOR)
+    return gate, in_flight
 
 
 def test_stop_now_cancels_queued_records_and_a_later_start_delivers_them_once(stub: HttpStub, target: HttpStub) -> None:
@@ -60,18 +78,7 @@ def test_stop_now_cancels_queued_records_and_a_later_start_delivers_them_once(st
 
 
 def test_a_delivery_in_flight_during_stop_now_is_recorded_as_what_happened(stub: HttpStub, target: HttpStub) -> None:
-    sink = IdempotentTarget()
-    gate = threading.Event()
-    sink.hold["r1:1"] = gate
-    target.handler = sink
-    feed(stub)
-    robot = make_robot(source_url=stub.url, target_url=target.url, records=2, chunk_size=1, interval=60)
-    token = services.robot_start(name="r1", actor=ACTOR).job_id
-    services.cycle_run(robot_id=robot.pk, token=token)
-    in_flight = threading.Thread(target=services.records_process, kwargs={"pairs": pairs("1")})
-    in_flight.start()
-    wait_for(lambda: target.requests("POST"), timeout=10)
-    services.robot_stop(name="r1", now=True, actor=ACTOR)
+    gate, in_flight = stop_now_with_record_1_in_flight(stub, target, IdempotentTarget())
     cycle = RobotCycle.objects.get()
     assert cycle.finished_at is None  # still one delivery in flight: the cycle ends when it does
     gate.set()
@@ -86,17 +93,8 @@ def test_a_delivery_failing_transiently_after_stop_now_is_cancelled_not_retried(
     stub: HttpStub, target: HttpStub, redis_conn: object
 ) -> None:
     sink = IdempotentTarget({"r1:1": [503, 200]})
-    gate = threading.Event()
-    sink.hold["r1:1"] = gate
-    target.handler = sink
-    feed(stub)
-    robot = make_robot(source_url=stub.url, target_url=target.url, records=2, chunk_size=1, interval=60)
-    token = services.robot_start(name="r1", actor=ACTOR).job_id
-    services.cycle_run(robot_id=robot.pk, token=token)
-    in_flight = threading.Thread(target=services.records_process, kwargs={"pairs": pairs("1")})
-    in_flight.start()
-    wait_for(lambda: target.requests("POST"), timeout=10)
-    services.robot_stop(name="r1", now=True, actor=ACTOR)
+    gate, in_flight = stop_now_with_record_1_in_flight(stub, target, sink)
+    robot = Robot.objects.get(name="r1")
     gate.set()
     in_flight.join(20)
     cycle = RobotCycle.objects.get()
