@@ -115,10 +115,6 @@ class RobotCycle(models.Model):
         return f"{self.robot_id}#{self.number}"
 
     @property
-    def settled(self) -> int:
-        return self.done + self.failed + self.duplicates + self.cancelled
-
-    @property
     def duration(self) -> float | None:
         if self.finished_at is None:
             return None
