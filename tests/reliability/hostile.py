@@ -36,6 +36,22 @@ def _page(query: dict[str, str], extra: list[Any] | None = None) -> list[Any]:
     return [{"id": n, "title": f"t{n}"} for n in range(after + 1, after + limit + 1)] + (extra or [])
 
 
+def _serve(handler: type[BaseHTTPRequestHandler]) -> ThreadingHTTPServer:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
+    return httpd
+
+
+def _url(httpd: ThreadingHTTPServer, behaviour: str) -> str:
+    return f"http://127.0.0.1:{httpd.server_address[1]}/{behaviour}"
+
+
+def _close(httpd: ThreadingHTTPServer) -> None:
+    httpd.shutdown()
+    httpd.server_close()
+
+
 class HostileServer:
     """Serves ``/<behaviour>`` paths; ``hold`` is how long the slow behaviours take (past any deadline)."""
 
@@ -58,16 +74,13 @@ class HostileServer:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
+        self.httpd = _serve(Handler)
 
     def url(self, behaviour: str) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/{behaviour}"
+        return _url(self.httpd, behaviour)
 
     def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        _close(self.httpd)
 
     # Behaviours. Each names the failure a real web service shows.
     def _good(self, handler: BaseHTTPRequestHandler, query: dict[str, str]) -> None:
@@ -176,16 +189,13 @@ class HostileTarget:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
+        self.httpd = _serve(Handler)
 
     def url(self, behaviour: str) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/{behaviour}"
+        return _url(self.httpd, behaviour)
 
     def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        _close(self.httpd)
 
     def _answer(self, handler: BaseHTTPRequestHandler, behaviour: str, first: bool) -> None:
         if behaviour == "reject":
