@@ -43,16 +43,20 @@ def _serve(handler: type[BaseHTTPRequestHandler]) -> ThreadingHTTPServer:
     return httpd
 
 
-def _url(httpd: ThreadingHTTPServer, behaviour: str) -> str:
-    return f"http://127.0.0.1:{httpd.server_address[1]}/{behaviour}"
+class _Served:
+    """A loopback server whose paths name behaviours."""
+
+    httpd: ThreadingHTTPServer
+
+    def url(self, behaviour: str) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/{behaviour}"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
 
 
-def _close(httpd: ThreadingHTTPServer) -> None:
-    httpd.shutdown()
-    httpd.server_close()
-
-
-class HostileServer:
+class HostileServer(_Served):
     """Serves ``/<behaviour>`` paths; ``hold`` is how long the slow behaviours take (past any deadline)."""
 
     def __init__(self, hold: float) -> None:
@@ -75,12 +79,6 @@ class HostileServer:
                 return
 
         self.httpd = _serve(Handler)
-
-    def url(self, behaviour: str) -> str:
-        return _url(self.httpd, behaviour)
-
-    def close(self) -> None:
-        _close(self.httpd)
 
     # Behaviours. Each names the failure a real web service shows.
     def _good(self, handler: BaseHTTPRequestHandler, query: dict[str, str]) -> None:
@@ -154,7 +152,7 @@ def hostile() -> Iterator[HostileServer]:
     server.close()
 
 
-class HostileTarget:
+class HostileTarget(_Served):
     """A target whose first answer per Idempotency-Key misbehaves by path; later ones are 200.
 
     ``max_in_flight`` is the most requests of one key being answered at once: a request counts until its
@@ -190,12 +188,6 @@ class HostileTarget:
                 return
 
         self.httpd = _serve(Handler)
-
-    def url(self, behaviour: str) -> str:
-        return _url(self.httpd, behaviour)
-
-    def close(self) -> None:
-        _close(self.httpd)
 
     def _answer(self, handler: BaseHTTPRequestHandler, behaviour: str, first: bool) -> None:
         if behaviour == "reject":
