@@ -21,6 +21,10 @@ from redis.connection import AbstractConnection
 OPEN_FOR = 2.0
 
 
+class BreakerOpen(ConnectionError):
+    """Raised without touching Redis: it failed moments ago (a ``ConnectionError``, so callers need not know)."""
+
+
 class Breaker:
     """When the last failure of a Redis server was less than ``OPEN_FOR`` seconds ago: calls fail fast."""
 
@@ -29,7 +33,7 @@ class Breaker:
 
     def check(self) -> None:
         if time.monotonic() < self.open_until:
-            raise ConnectionError("Redis failed moments ago; not trying again yet (circuit breaker open)")
+            raise BreakerOpen("Redis failed moments ago; not trying again yet (circuit breaker open)")
 
     @contextlib.contextmanager
     def watch(self) -> Iterator[None]:

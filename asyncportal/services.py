@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
@@ -32,8 +33,10 @@ def admin_ensure() -> AdminAccount:
     return AdminAccount(username=username, password="" if given else password)
 
 
-def demo_robot_ensure(*, base_url: str) -> str:
-    """Create the demo robot (stopped) reading the built-in demo feed; return its name."""
+def demo_robot_ensure(*, base_url: str) -> str | None:
+    """Create the demo robot (stopped) reading the built-in demo feed; return its name, None without the feed."""
     from robot.services import robot_ensure_demo
 
+    if not settings.ROBOT_DEMO_FEED:
+        return None
     return robot_ensure_demo(source_url=f"{base_url.rstrip('/')}/api/demo/todos/")

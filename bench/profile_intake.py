@@ -27,7 +27,7 @@ def main() -> int:
         os.environ["REDIS_URL"] = server.url
         os.environ["DATABASE_URL"] = args.database_url or f"sqlite:///{tmp}/profile.sqlite3"
         os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
-        os.environ["REGISTRATION_RATE_LIMIT"] = "0"  # volume is the point; a future rate limit must not refuse it
+        os.environ["REGISTRATION_RATE_LIMIT"] = "0"  # volume is the point; the rate limit must not refuse it
         try:
             print(profile(args.requests))
         finally:

@@ -244,7 +244,7 @@ def main() -> int:
                     "REDIS_URL": server.url,
                     "DATABASE_URL": database_url,
                     "PYTHONPATH": str(BASE_DIR),
-                    # Volume is the point here: a future intake rate limit must not refuse it.
+                    # Volume is the point here: the intake rate limit must not refuse it.
                     "REGISTRATION_RATE_LIMIT": "0",
                     "REGISTRATION_DEMO_DELAY": "0",
                 }

@@ -92,6 +92,8 @@ def _environment(stack: ExitStack, tmp: Path, database: str) -> None:
     os.environ["DJANGO_SETTINGS_MODULE"] = "asyncportal.settings.local"
     os.environ["DEBUG"] = "false"
     os.environ.setdefault("LOG_LEVEL", "WARNING")
+    # One cycle here fetches up to 10,000 records from the demo feed in one call, past its everyday cap.
+    os.environ["ROBOT_DEMO_FEED_MAX_ITEMS"] = "10000"
     server = localredis.start(tmp / "redis", persistent=False)
     stack.callback(server.stop)
     os.environ["REDIS_URL"] = server.url

@@ -13,13 +13,14 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from asyncportal import clientip
 from asyncportal.queues import REGISTRATIONS
-from registration import errors, selectors
-from registration.errors import RegistrationError
+from registration import errors, selectors, throttle
+from registration.errors import RateLimited, RegistrationError
 from registration.forms import FIELDS, RegistrationForm, error_dict, submit
 from registration.models import Registration
 
-HTTP_STATUS = {"unsupported_media_type": 415, "too_large": 413}
+HTTP_STATUS = {"unsupported_media_type": 415, "too_large": 413, "rate_limited": 429}
 
 
 def _read_object(request: HttpRequest) -> dict[str, Any]:
@@ -79,11 +80,14 @@ def status_body(registration: Registration) -> dict[str, Any]:
 @csrf_exempt
 @require_POST
 def registrations(request: HttpRequest) -> JsonResponse:
-    """Accept a registration: 202 with where to watch it, or the errors with 400, 413 or 415."""
+    """Accept a registration: 202 with where to watch it, or the errors with 400, 413, 415 or 429."""
     try:
+        # Counted before the body is read: a refused client costs no parsing and no database query.
+        throttle.registration_admit(client=clientip.from_request(request))
         registration = _create(_read_object(request))
     except RegistrationError as exc:
-        return JsonResponse({"errors": exc.errors}, status=HTTP_STATUS.get(exc.code, 400))
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+        return JsonResponse({"errors": exc.errors}, status=HTTP_STATUS.get(exc.code, 400), headers=headers)
     status_url = request.build_absolute_uri(reverse("registration:api-status", args=[registration.pk]))
     body = {key: status_body(registration)[key] for key in ("id", "job_id", "queue", "status")}
     return JsonResponse({**body, "status_url": status_url}, status=202, headers={"Location": status_url})

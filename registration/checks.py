@@ -9,6 +9,7 @@ from django.apps import AppConfig
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, register
 
+from asyncportal import ratelimit
 from registration.services import parse_demo_delay
 
 # Seconds a lease keeps beyond the job's own worst case (mail timeout plus demo delay), for the database writes.
@@ -34,7 +35,7 @@ def check_settings(
         found += _check_lease(delay)
     if settings.REGISTRATION_MAX_BODY_BYTES <= 0:
         found.append(Error("REGISTRATION_MAX_BODY_BYTES must be positive.", id="registration.E002"))
-    return found
+    return found + _check_rate_limit()
 
 
 def _check_lease(delay: float) -> list[CheckMessage]:
@@ -45,3 +46,15 @@ def _check_lease(delay: float) -> list[CheckMessage]:
     message = f"REGISTRATION_LEASE_SECONDS={settings.REGISTRATION_LEASE_SECONDS} is shorter than a job may take."
     hint = f"Use at least {needed:g}: EMAIL_TIMEOUT + the longest REGISTRATION_DEMO_DELAY + {LEASE_MARGIN} s."
     return [Error(message, hint=hint, id="registration.E003")]
+
+
+def _check_rate_limit() -> list[CheckMessage]:
+    found: list[CheckMessage] = []
+    try:
+        ratelimit.parse_rate(settings.REGISTRATION_RATE_LIMIT)
+    except ValueError as exc:
+        hint = 'A count per second, minute or hour, like "20/m", "1/s" or "300/h"; "0" turns the limit off.'
+        found.append(Error(f"REGISTRATION_RATE_LIMIT: {exc}.", hint=hint, id="registration.E004"))
+    if settings.REGISTRATION_RATE_LIMIT_TIMEOUT <= 0:
+        found.append(Error("REGISTRATION_RATE_LIMIT_TIMEOUT must be positive.", id="registration.E005"))
+    return found

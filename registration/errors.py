@@ -24,6 +24,7 @@ BODY_NOT_OBJECT = "The body must be a JSON object."
 FIELD_UNKNOWN = "Unknown field."
 FIELD_NOT_STRING = "Must be a string."
 NOT_FOUND = "No registration with this id."
+RATE_LIMITED = "Too many submissions from your address. Try again in {seconds} seconds."
 
 
 class RegistrationError(Exception):
@@ -33,3 +34,11 @@ class RegistrationError(Exception):
         super().__init__(code)
         self.code = code
         self.errors = errors
+
+
+class RateLimited(RegistrationError):
+    """The client's address used up ``REGISTRATION_RATE_LIMIT``; it may submit again in ``retry_after`` seconds."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("rate_limited", {"__all__": [RATE_LIMITED.format(seconds=retry_after)]})
+        self.retry_after = retry_after

@@ -9,8 +9,10 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_safe
 
+from asyncportal import clientip
 from asyncportal.queues import REGISTRATIONS
-from registration import selectors
+from registration import selectors, throttle
+from registration.errors import RateLimited
 from registration.forms import RegistrationForm, submit
 
 
@@ -23,12 +25,25 @@ def register(request: HttpRequest) -> HttpResponse:
     """Show the form; on a valid POST store the registration and redirect to its status page."""
     if request.method != "POST":
         return render(request, "registration/register.html", {"form": RegistrationForm()})
+    try:
+        throttle.registration_admit(client=clientip.from_request(request))
+    except RateLimited as exc:
+        return _refused(request, exc)
     form = RegistrationForm(request.POST)
     registration = submit(form)
     if registration is None:
         # 422: the submission was understood but refused; browsers render the page with its errors all the same.
         return render(request, "registration/register.html", {"form": form}, status=422)
     return HttpResponseSeeOther(reverse("registration:status", args=[registration.pk]))
+
+
+def _refused(request: HttpRequest, exc: RateLimited) -> HttpResponse:
+    # Unbound, so nothing is validated (no answer about the login), yet what was typed is shown again.
+    form = RegistrationForm(initial=request.POST.dict())
+    context = {"form": form, "refusal": exc.errors["__all__"][0]}
+    response = render(request, "registration/register.html", context, status=429)
+    response["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 @require_safe

@@ -36,6 +36,8 @@ def robot_settings_check(app_configs: Any = None, **kwargs: Any) -> list[CheckMe
         problems.append(Error("ROBOT_FETCH_MAX_BYTES must be at least 1024.", id="robot.E004"))
     if settings.ROBOT_RECORD_RETRIES < 0:
         problems.append(Error("ROBOT_RECORD_RETRIES must not be negative.", id="robot.E005"))
+    if settings.ROBOT_DEMO_FEED_MAX_ITEMS < 1:
+        problems.append(Error("ROBOT_DEMO_FEED_MAX_ITEMS must be at least 1.", id="robot.E007"))
     try:
         validate_slug(settings.DEFAULT_ROBOT)
     except ValidationError:

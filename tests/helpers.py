@@ -1,9 +1,11 @@
-"""Polling helpers: tests wait for a condition with a deadline, never for a fixed time."""
+"""Polling helpers (tests wait for a condition with a deadline, never for a fixed time) and Redis stand-ins."""
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -19,3 +21,19 @@ def wait_for(predicate: Callable[[], T], *, timeout: float = 20.0, interval: flo
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {message or predicate!r}; last={value!r}")
         time.sleep(interval)
+
+
+@contextlib.contextmanager
+def silent_redis_url() -> Iterator[str]:
+    """Yield a URL whose server accepts connections and never answers, like a Redis stopped with SIGSTOP."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(16)
+        yield f"redis://127.0.0.1:{server.getsockname()[1]}/0"
+
+
+def closed_redis_url() -> str:
+    """Return a URL on a loopback port nobody listens on, like a Redis that is down."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        return f"redis://127.0.0.1:{closed.getsockname()[1]}/0"

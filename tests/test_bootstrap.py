@@ -1,14 +1,18 @@
-"""`make run`'s bootstrap: one admin, password shown once; a private Redis that starts and stops."""
+"""`make run`'s bootstrap: one admin, password shown once, the demo robot where its feed is served; a private Redis."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
 import redis
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.test import override_settings
 
 from asyncportal import localredis, services
+from robot.models import Robot
 
 
 @pytest.mark.django_db
@@ -50,3 +54,14 @@ def test_private_redis_persists_with_append_only_file_and_stops(tmp_path: Path) 
         assert redis.Redis.from_url(restarted.url).get("asyncportal:probe") == b"1"
     finally:
         restarted.stop()
+
+
+@pytest.mark.django_db
+def test_bootstrap_makes_the_demo_robot_only_where_the_demo_feed_is_served() -> None:
+    out = io.StringIO()
+    with override_settings(ROBOT_DEMO_FEED=False):
+        call_command("bootstrap", "--base-url", "http://portal.example.com", stdout=out)
+    assert not Robot.objects.exists()
+    assert "Demo robot: none (ROBOT_DEMO_FEED is off" in out.getvalue()
+    call_command("bootstrap", "--base-url", "http://127.0.0.1:8000", stdout=out)
+    assert Robot.objects.get().source_url == "http://127.0.0.1:8000/api/demo/todos/"

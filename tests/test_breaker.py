@@ -35,7 +35,7 @@ def test_a_deadline_client_fails_at_once_after_a_timeout_then_tries_again(
         connection = queues.get_connection(deadline=0.1)
         assert timed_ping(connection)[0] is redis.TimeoutError
         error, elapsed = timed_ping(connection)
-        assert error is redis.ConnectionError and elapsed < 0.05
+        assert error is breaker.BreakerOpen and elapsed < 0.05
         time.sleep(0.3)
         error, elapsed = timed_ping(connection)
         assert error is redis.TimeoutError and elapsed >= 0.1

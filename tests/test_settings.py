@@ -6,6 +6,7 @@ import os
 import secrets
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -95,3 +96,26 @@ def test_redis_url_gets_socket_timeouts_unless_it_sets_its_own() -> None:
     )
     kept = env.redis_url_with_timeouts("rediss://:pw@h/1?socket_timeout=9", socket_timeout=5, connect_timeout=3)
     assert kept == "rediss://:pw@h/1?socket_timeout=9&socket_connect_timeout=3"
+
+
+SAFETY = ("REGISTRATION_RATE_LIMIT", "ROBOT_DEMO_FEED", "ROBOT_DEMO_FEED_MAX_ITEMS", "TRUSTED_PROXIES")
+
+
+def safety_settings(module: str, tmp_path: Path) -> str:
+    """Return what ``module`` sets for the internet-facing defaults, read with none of them in the environment."""
+    code = "from django.conf import settings as s; " + "; ".join(f"print(repr(s.{name}))" for name in SAFETY)
+    unset = {name: "" for name in SAFETY}
+    result = manage("shell", "-v", "0", "-c", code, DJANGO_SETTINGS_MODULE=module, VAR_DIR=str(tmp_path), **unset)
+    assert result.returncode == 0, result.stderr
+    return " ".join(result.stdout.split())
+
+
+def test_production_limits_intake_and_serves_no_demo_feed(tmp_path: Path) -> None:
+    assert safety_settings("asyncportal.settings.production", tmp_path) == "'20/m' False 1000 []"
+
+
+@pytest.mark.parametrize("module", ["asyncportal.settings.local", "asyncportal.settings.test"])
+def test_make_run_and_tests_limit_intake_as_production_does_and_serve_the_demo_feed(
+    module: str, tmp_path: Path
+) -> None:
+    assert safety_settings(module, tmp_path) == "'20/m' True 1000 []"

@@ -118,6 +118,12 @@ REGISTRATION_DEMO_DELAY = env.str_("REGISTRATION_DEMO_DELAY", "0")
 REGISTRATION_MAX_BODY_BYTES = env.int_("REGISTRATION_MAX_BODY_BYTES", 16 * 1024)
 # How long a worker owns a registration it took; past it the sweeper hands it to a new job (check E003).
 REGISTRATION_LEASE_SECONDS = env.int_("REGISTRATION_LEASE_SECONDS", 30)
+# Submissions (form and API POSTs together) one client address may make: "20/m" (per s, m or h); "0" is off.
+REGISTRATION_RATE_LIMIT = env.str_("REGISTRATION_RATE_LIMIT", "20/m")
+# Seconds the limiter may spend on Redis per submission, connect included; past it the submission is let through.
+REGISTRATION_RATE_LIMIT_TIMEOUT = env.float_("REGISTRATION_RATE_LIMIT_TIMEOUT", 0.1)
+# Proxies (IPs or CIDRs) whose X-Forwarded-For names the client; from anyone else the header is ignored.
+TRUSTED_PROXIES: list[str] = env.list_("TRUSTED_PROXIES")
 
 # Readiness: the checks whose failure makes /readyz answer 503 (the others only mark it "degraded").
 READINESS_REQUIRED: list[str] = env.list_("READINESS_REQUIRED", ["database", "redis"])
@@ -135,6 +141,9 @@ ROBOT_RECORD_RETRIES = env.int_("ROBOT_RECORD_RETRIES", 3)
 # How often the sweeper's ticker starts due cycles: the precision of the pause between cycles.
 ROBOT_TICK_SECONDS = env.float_("ROBOT_TICK_SECONDS", 0.01)
 WORKERS = env.int_("WORKERS", 2)
+# The anonymous demo feed (/api/demo/todos/) the demo robot reads: off unless a settings module turns it on.
+ROBOT_DEMO_FEED = env.bool_("ROBOT_DEMO_FEED", False)
+ROBOT_DEMO_FEED_MAX_ITEMS = env.int_("ROBOT_DEMO_FEED_MAX_ITEMS", 1000)
 
 LOGGING = {
     "version": 1,

@@ -11,6 +11,8 @@ DEBUG = env.bool_("DEBUG", True)
 SECRET_KEY = env.str_("SECRET_KEY", "local-only-insecure-key-do-not-deploy")
 ALLOWED_HOSTS = env.list_("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 VAR_DIR.mkdir(exist_ok=True)
+# make run's demo robot reads the built-in feed.
+ROBOT_DEMO_FEED = env.bool_("ROBOT_DEMO_FEED", True)
 
 # No collectstatic on a laptop: whitenoise serves straight from the app directories.
 WHITENOISE_USE_FINDERS = True

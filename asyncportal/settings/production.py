@@ -19,6 +19,8 @@ if "*" in env.list_("ALLOWED_HOSTS"):
     raise ImproperlyConfigured("ALLOWED_HOSTS must name the hosts, not '*'.")
 
 DEBUG = False
+# An anonymous endpoint serving generated data has no place on the internet unless an operator asks for it.
+ROBOT_DEMO_FEED = env.bool_("ROBOT_DEMO_FEED", False)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool_("SECURE_SSL_REDIRECT", True)
 SECURE_HSTS_SECONDS = env.int_("SECURE_HSTS_SECONDS", 31536000)

@@ -65,7 +65,8 @@ class Outage:
 
 @pytest.fixture(scope="module")
 def outage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outage]:
-    extra = {"ROBOT_API_TOKEN": TOKEN, "REGISTRATION_RATE_LIMIT": "0", "SWEEP_INTERVAL": "2"}
+    # The rate limiter stays in the path (it must fail open through both faults) with room for this volume.
+    extra = {"ROBOT_API_TOKEN": TOKEN, "REGISTRATION_RATE_LIMIT": "100000/m", "SWEEP_INTERVAL": "2"}
     restarted: list[localredis.LocalRedis] = []
     try:
         with running_portal(tmp_path_factory.mktemp("outage"), extra) as portal:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from django.test import Client
+from django.test import Client, override_settings
 
 
 def test_demo_feed_serves_the_ids_after_the_cursor() -> None:
@@ -19,9 +19,22 @@ def test_demo_feed_is_deterministic_and_defaults_to_twenty_from_the_start() -> N
     assert first == again and [item["id"] for item in first] == list(range(1, 21))
 
 
-def test_demo_feed_is_endless_and_serves_the_largest_batch() -> None:
+def test_demo_feed_is_endless_and_serves_at_most_its_cap_per_call() -> None:
     body = Client().get("/api/demo/todos/?limit=10000&after=999999999").json()
-    assert len(body) == 10_000 and body[-1]["id"] == 1_000_009_999
+    assert len(body) == 1000 and body[-1]["id"] == 1_000_000_999
+
+
+@override_settings(ROBOT_DEMO_FEED_MAX_ITEMS=50)
+def test_demo_feed_cap_is_a_setting_and_a_larger_limit_gets_a_shorter_page() -> None:
+    assert [item["id"] for item in Client().get("/api/demo/todos/?limit=51&after=7").json()] == list(range(8, 58))
+    assert len(Client().get("/api/demo/todos/?limit=49").json()) == 49
+
+
+@override_settings(ROBOT_DEMO_FEED=False)
+def test_demo_feed_is_a_json_404_where_the_settings_turn_it_off() -> None:
+    response = Client().get("/api/demo/todos/?limit=3")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
 
 
 @pytest.mark.parametrize("query", ["limit=0", "limit=10001", "limit=abc", "after=-1", "after=1.5", "limit=-3"])

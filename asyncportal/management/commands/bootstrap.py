@@ -22,4 +22,7 @@ class Command(BaseCommand):
         else:
             self.stdout.write(f"Admin: username={admin.username}")
         robot_name = services.demo_robot_ensure(base_url=options["base_url"])
-        self.stdout.write(f"Demo robot: {robot_name} (stopped until started in the admin)")
+        if robot_name is None:
+            self.stdout.write("Demo robot: none (ROBOT_DEMO_FEED is off, so there is no feed for it to read)")
+        else:
+            self.stdout.write(f"Demo robot: {robot_name} (stopped until started in the admin)")
