@@ -112,6 +112,17 @@ def test_a_cycle_whose_records_lost_their_cycle_still_counts_and_settles(stub: H
     assert ProcessedRecord.objects.filter(cycle__isnull=True).count() == 2
 
 
+def test_cycle_numbers_go_on_after_every_old_cycle_was_pruned(stub: HttpStub) -> None:
+    serve(stub, [1])
+    robot = make_robot(source_url=stub.url)
+    run_cycle(robot)
+    run_cycle(robot)
+    age_cycles(91)
+    services.robot_prune()
+    assert not RobotCycle.objects.exists()
+    assert run_cycle(robot).number == 3
+
+
 def test_the_admin_lists_records_whose_cycle_was_pruned(stub: HttpStub) -> None:
     serve(stub, [41])
     robot = make_robot(source_url=stub.url)
