@@ -10,7 +10,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -19,7 +19,10 @@ from redis import ConnectionPool, Redis, RedisError
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from rq import Queue
+from rq.exceptions import NoSuchJobError
 from rq.job import Job
+from rq.registry import FailedJobRegistry
+from rq.results import Result
 
 from asyncportal import breaker
 from asyncportal.queue_names import ALL, RECORDS, REGISTRATIONS, ROBOT, SERIALIZER
@@ -31,6 +34,7 @@ __all__ = [
     "ROBOT",
     "SERIALIZER",
     "after_commit",
+    "failed_jobs_prune",
     "get_connection",
     "get_queue",
     "job_started",
@@ -40,6 +44,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+FAILED_BATCH = 500
 # Where ``stranded`` remembers when it first saw a job in a queue's intermediate list.
 SEEN_KEY = "asyncportal:intermediate-seen:"
 
@@ -146,3 +151,51 @@ def _rq_time(value: bytes | None) -> datetime | None:
     if not value:
         return None
     return datetime.fromisoformat(value.decode().replace("Z", "+00:00"))
+
+
+def failed_jobs_prune(*, dry_run: bool = False, now: datetime | None = None) -> dict[str, int]:
+    """Delete jobs that failed more than ``RQ_FAILED_JOB_RETENTION_DAYS`` ago from every queue's failed registry.
+
+    The job's hash and its results go too: a failure text can quote an address. 0 keeps them (up to RQ's own
+    ``failure_ttl``).
+    """
+    days: int = settings.RQ_FAILED_JOB_RETENTION_DAYS
+    if days <= 0:
+        return {"failed jobs": 0}
+    cutoff = (now or datetime.now(UTC)) - timedelta(days=days)
+    total = 0
+    for name in settings.RQ_QUEUES:
+        registry = get_queue(name).failed_job_registry
+        job_ids = registry.get_job_ids(cleanup=not dry_run)
+        for start in range(0, len(job_ids), FAILED_BATCH):
+            old = _failed_before(job_ids[start : start + FAILED_BATCH], cutoff)
+            total += len(old)
+            if not dry_run:
+                for job_id in old:
+                    _delete_failed(registry, job_id)
+    if total and not dry_run:
+        logger.info("failed jobs pruned count=%s", total)
+    return {"failed jobs": total}
+
+
+def _failed_before(job_ids: list[str], cutoff: datetime) -> list[str]:
+    """Return the jobs that ended before ``cutoff``; one whose hash is gone is a leftover, old by definition."""
+    with get_connection().pipeline(transaction=False) as pipe:
+        for job_id in job_ids:
+            # ended_at is missing on a job RQ failed for its dead worker; the next latest time it wrote stands in.
+            pipe.hmget(Job.key_for(job_id), ["ended_at", "started_at", "enqueued_at", "created_at"])
+        raw = pipe.execute()
+    old: list[str] = []
+    for job_id, times in zip(job_ids, raw, strict=True):
+        when = next((moment for moment in map(_rq_time, times) if moment is not None), None)
+        if when is None or when < cutoff:
+            old.append(job_id)
+    return old
+
+
+def _delete_failed(registry: FailedJobRegistry, job_id: str) -> None:
+    try:
+        registry.remove(job_id, delete_job=True)
+    except NoSuchJobError:
+        registry.remove(job_id)
+    registry.connection.delete(Result.get_key(job_id))  # type: ignore[no-untyped-call]

@@ -70,6 +70,15 @@ def drain_in_process() -> None:
     worker.work(burst=True, logging_level="WARNING")
 
 
+def drop_robot(robot: Any) -> None:
+    """Delete a throwaway bench robot with its history (the product keeps a robot's history; a bench need not)."""
+    from robot.models import ProcessedRecord, RobotCycle
+
+    ProcessedRecord.objects.filter(robot=robot).delete()
+    RobotCycle.objects.filter(robot=robot).delete()
+    drop_robot(robot)
+
+
 def measure(*, records: int, chunk: int, target: str, source: str, make_robot: Callable[..., Any]) -> Counts:
     """Fan one cycle out and drain its jobs in this process, counting what each step sends."""
     from robot import services
@@ -90,7 +99,7 @@ def measure(*, records: int, chunk: int, target: str, source: str, make_robot: C
         drain_in_process()
     counts.sql_jobs, counts.connects = counted
     counts.redis_jobs = max(redis_calls(redis) - middle - idle, 0)
-    robot.delete()
+    drop_robot(robot)
     return counts
 
 
@@ -106,7 +115,7 @@ def profile(*, records: int, chunk: int, target: str, source: str, make_robot: C
     drain_in_process()
     profiler.disable()
     elapsed = time.monotonic() - started
-    robot.delete()
+    drop_robot(robot)
     out = io.StringIO()
     out.write(f"{records} records, chunk_size {chunk}, target {'yes' if target else 'no'}: {elapsed:.2f} s\n")
     stats = pstats.Stats(profiler, stream=out)

@@ -121,7 +121,7 @@ def _fan_out_once(source: str, records: int, chunk: int, queue: Queue) -> tuple[
     assert cycle.fanned_out_at and cycle.dispatched == records, (cycle, cycle.error)
     assert queue.count == math.ceil(records / chunk), queue.count
     queue.empty()  # type: ignore[no-untyped-call]
-    robot.delete()  # else the sweeper would later re-dispatch its records
+    robot_counts.drop_robot(robot)  # else the sweeper would later re-dispatch its records
     return seconds, (cycle.fanned_out_at - cycle.started_at).total_seconds()
 
 

@@ -1,4 +1,5 @@
-"""Robot admin: actions and change-page buttons call the services; history is read-only."""
+"""Robot admin: actions and change-page buttons call the services; history (cycles, records, audit) is
+read-only and cannot be deleted here; a robot is deleted only through ``robot_delete``."""
 
 from __future__ import annotations
 
@@ -43,10 +44,15 @@ def admin_actor(request: HttpRequest) -> Actor:
 
 
 class ReadOnlyAdmin(BaseAdmin):
+    """No add, change or delete for anyone, superusers included (which also removes the bulk delete action)."""
+
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 
@@ -67,6 +73,30 @@ class RobotAdmin(BaseAdmin):
 
     def get_fields(self, request: HttpRequest, obj: Robot | None = None) -> tuple[str, ...]:
         return ("name", *EDITABLE, *(self.readonly_fields if obj else ()))
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        # Bulk delete would bypass robot_delete (its refusal and its audit entry): one robot at a time.
+        actions: dict[str, Any] = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """Refuse before Django's confirmation page (which would list every protected record) with the reason."""
+        robot = self.get_object(request, object_id)
+        if robot is not None and self.has_delete_permission(request, robot):
+            refusal = services.robot_delete_refusal(robot)
+            if refusal is not None:
+                self.message_user(request, refusal.message, messages.ERROR)
+                return HttpResponseRedirect(reverse("admin:robot_robot_change", args=[robot.pk]))
+        return super().delete_view(request, object_id, extra_context)
+
+    def delete_model(self, request: HttpRequest, obj: Robot) -> None:
+        try:
+            services.robot_delete(name=obj.name, actor=admin_actor(request))
+        except RobotError as exc:  # started or ran a cycle since the confirmation page
+            raise PermissionDenied(exc.message) from exc
 
     def save_model(self, request: HttpRequest, obj: Robot, form: ModelForm[Robot], change: bool) -> None:
         # Through the service: only changed settings are written, never the state, token or totals.
@@ -171,5 +201,6 @@ class ProcessedRecordAdmin(ReadOnlyAdmin):
 
 @admin.register(RobotAudit)
 class RobotAuditAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "robot", "action", "actor_label", "source", "remote_addr", "detail")
-    list_filter = ("action", "source", "robot")
+    list_display = ("created_at", "robot_name", "action", "actor_label", "source", "remote_addr", "detail")
+    list_filter = ("action", "source", "robot_name")
+    search_fields = ("robot_name", "actor_label")

@@ -10,6 +10,8 @@ MALFORMED = "malformed"
 TOO_LARGE = "too_large"
 UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
 RETRY = "retry"
+RUNNING = "running"
+HAS_HISTORY = "has_history"
 
 MESSAGES = {
     NOT_FOUND: "No robot with this name.",
@@ -20,6 +22,8 @@ MESSAGES = {
     TOO_LARGE: "The request body is too large.",
     UNSUPPORTED_MEDIA_TYPE: "Send the body as application/json.",
     RETRY: "Transient failure; the record will be retried.",
+    RUNNING: "Robot is running; stop it first.",
+    HAS_HISTORY: "Robot has history; stop it instead (history is kept for de-duplication).",
 }
 
 

@@ -85,7 +85,8 @@ class RobotCycle(models.Model):
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
 
-    robot = models.ForeignKey(Robot, on_delete=models.CASCADE, related_name="cycles")
+    # PROTECT: a robot's history outlives nothing but retention (robot_delete refuses a robot that has any).
+    robot = models.ForeignKey(Robot, on_delete=models.PROTECT, related_name="cycles")
     number = models.PositiveIntegerField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
     job_id = models.CharField(max_length=100, blank=True, help_text="The chain token that started this cycle.")
@@ -131,10 +132,14 @@ class ProcessedRecord(models.Model):
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
 
-    robot = models.ForeignKey(Robot, on_delete=models.CASCADE, related_name="processed_records")
-    cycle = models.ForeignKey(RobotCycle, on_delete=models.CASCADE, related_name="records")
+    # The de-duplication state: never deleted with its robot (PROTECT) nor with its cycle (SET_NULL), so a
+    # source id seen once is a duplicate for good.
+    robot = models.ForeignKey(Robot, on_delete=models.PROTECT, related_name="processed_records")
+    cycle = models.ForeignKey(RobotCycle, null=True, blank=True, on_delete=models.SET_NULL, related_name="records")
     source_id = models.CharField(max_length=255)
-    payload: models.JSONField[Any] = models.JSONField()
+    payload: models.JSONField[Any] = models.JSONField(
+        null=True, help_text="Cleared (NULL) once the record is done or failed and older than retention."
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     attempts = models.PositiveSmallIntegerField(default=0)
     # The fence: a job acts on the record only while it carries this dispatch number; every re-dispatch bumps it.
@@ -154,7 +159,13 @@ class ProcessedRecord(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["robot", "source_id"], name="processedrecord_unique_source_id"),
         ]
-        indexes = [models.Index(fields=["cycle", "status"], name="processedrecord_cycle_status")]
+        indexes = [
+            models.Index(fields=["cycle", "status"], name="processedrecord_cycle_status"),
+            # What payload retention scans: only rows whose payload is still kept.
+            models.Index(
+                fields=["finished_at"], condition=Q(payload__isnull=False), name="processedrecord_payload_kept"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.robot_id}:{self.source_id}"
@@ -169,7 +180,7 @@ PENDING = (ProcessedRecord.Status.QUEUED, ProcessedRecord.Status.PROCESSING)
 
 
 class RobotAudit(models.Model):
-    """Who started, stopped, ran or changed a robot, when and from where."""
+    """Who created, started, stopped, ran, changed or deleted a robot, when and from where; append-only."""
 
     class Action(models.TextChoices):
         CREATE = "create", "Create"
@@ -179,6 +190,7 @@ class RobotAudit(models.Model):
         STOP_NOW = "stop_now", "Stop now"
         RUN_ONCE = "run_once", "Run once"
         HEAL = "heal", "Heal"
+        DELETE = "delete", "Delete"
 
     class Source(models.TextChoices):
         ADMIN = "admin", "Admin"
@@ -186,7 +198,9 @@ class RobotAudit(models.Model):
         LEGACY_API = "legacy_api", "Legacy API"
         SYSTEM = "system", "System"
 
-    robot = models.ForeignKey(Robot, on_delete=models.CASCADE, related_name="audits")
+    # SET_NULL with the name kept beside it: the audit outlives a deleted robot, deletion entry included.
+    robot = models.ForeignKey(Robot, null=True, blank=True, on_delete=models.SET_NULL, related_name="audits")
+    robot_name = models.CharField(max_length=64)
     action = models.CharField(max_length=16, choices=Action.choices)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     actor_label = models.CharField(max_length=150, blank=True, help_text="Username, 'api-token' or 'system'.")
@@ -197,6 +211,7 @@ class RobotAudit(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["created_at"], name="robotaudit_created_at")]
 
     def __str__(self) -> str:
-        return f"{self.action} {self.robot_id} by {self.actor_label}"
+        return f"{self.action} {self.robot_name} by {self.actor_label}"

@@ -145,6 +145,17 @@ WORKERS = env.int_("WORKERS", 2)
 ROBOT_DEMO_FEED = env.bool_("ROBOT_DEMO_FEED", False)
 ROBOT_DEMO_FEED_MAX_ITEMS = env.int_("ROBOT_DEMO_FEED_MAX_ITEMS", 1000)
 
+# Retention, in days (0: keep forever); the sweeper prunes at most once per PRUNE_INTERVAL seconds. A record's
+# robot, source id and status (the de-duplication state) are never pruned, only its payload and error text.
+ROBOT_PAYLOAD_RETENTION_DAYS = env.int_("ROBOT_PAYLOAD_RETENTION_DAYS", 7)
+ROBOT_CYCLE_RETENTION_DAYS = env.int_("ROBOT_CYCLE_RETENTION_DAYS", 90)
+ROBOT_AUDIT_RETENTION_DAYS = env.int_("ROBOT_AUDIT_RETENTION_DAYS", 365)
+# Finished (done, failed, rejected) registrations only; one in flight is never deleted.
+REGISTRATION_RETENTION_DAYS = env.int_("REGISTRATION_RETENTION_DAYS", 30)
+# RQ's failed-job registries of every queue (a failure text can hold an address).
+RQ_FAILED_JOB_RETENTION_DAYS = env.int_("RQ_FAILED_JOB_RETENTION_DAYS", 7)
+PRUNE_INTERVAL = env.int_("PRUNE_INTERVAL", 3600)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-from robot.services.control import SYSTEM, Actor, robot_run_once, robot_save, robot_start, robot_stop
+from robot.services.control import (
+    SYSTEM,
+    Actor,
+    robot_delete,
+    robot_delete_refusal,
+    robot_run_once,
+    robot_save,
+    robot_start,
+    robot_stop,
+)
 from robot.services.cycle import cycle_run
 from robot.services.demo import demo_todos, robot_ensure_demo
 from robot.services.heal import robot_heal_all
 from robot.services.params import clean_values
 from robot.services.queueing import tick as robot_tick
 from robot.services.records import records_process
+from robot.services.retention import robot_prune
 
 __all__ = [
     "SYSTEM",
@@ -17,8 +27,11 @@ __all__ = [
     "cycle_run",
     "demo_todos",
     "records_process",
+    "robot_delete",
+    "robot_delete_refusal",
     "robot_ensure_demo",
     "robot_heal_all",
+    "robot_prune",
     "robot_run_once",
     "robot_save",
     "robot_start",

@@ -45,6 +45,7 @@ def audit(robot: Robot, action: str, actor: Actor, detail: str = "") -> None:
     user = actor.user if actor.user is not None and actor.user.is_authenticated else None
     RobotAudit.objects.create(
         robot=robot,
+        robot_name=robot.name,
         action=action,
         actor_id=user.pk if user is not None else None,
         actor_label=actor.name[:150],
@@ -119,6 +120,34 @@ def robot_run_once(*, name: str, actor: Actor) -> Robot:
     chain.arm(robot)
     audit(robot, RobotAudit.Action.RUN_ONCE, actor)
     return robot
+
+
+def robot_delete_refusal(robot: Robot) -> RobotError | None:
+    """Return why ``robot`` may not be deleted (running, or any cycle or processed record), else None."""
+    if robot.is_running:
+        return RobotError(errors.RUNNING, f"Robot {robot.name} is running; stop it first.")
+    records = ProcessedRecord.objects.filter(robot=robot).count()
+    cycles = RobotCycle.objects.filter(robot=robot).count()
+    if records or cycles:
+        return RobotError(
+            errors.HAS_HISTORY,
+            f"Robot {robot.name} has {records} processed records and {cycles} cycles; stop it instead "
+            "- history is kept for de-duplication.",
+        )
+    return None
+
+
+@transaction.atomic
+def robot_delete(*, name: str, actor: Actor) -> None:
+    """Delete a stopped robot that never ran a cycle; its audit stays, with this deletion as the last entry."""
+    robot = chain.lock_robot(name=name)
+    refusal = robot_delete_refusal(robot)
+    if refusal is not None:
+        raise refusal
+    chain.disarm(robot)  # a run-once armed but not yet started must not start a cycle of a deleted robot
+    audit(robot, RobotAudit.Action.DELETE, actor)
+    robot.delete()
+    logger.info("robot deleted robot=%s by=%s", name, actor.name)
 
 
 def _cancel_current_cycle(robot: Robot) -> int:

@@ -75,7 +75,8 @@ def _claim(robot_id: int, token: str) -> Claim | None:
             if chain.unfinished_cycle(robot) is not None:
                 logger.info("cycle job ignored, a cycle is unfinished robot=%s token=%s", robot_id, token)
                 return None
-            number = (robot.cycles.aggregate(n=Max("number"))["n"] or 0) + 1
+            # Retention may have deleted every old cycle; the count of finished ones keeps numbers going up.
+            number = max(robot.cycles.aggregate(n=Max("number"))["n"] or 0, robot.cycles_completed) + 1
             cycle = RobotCycle.objects.create(robot=robot, number=number, job_id=token, started_at=timezone.now())
             backlog = _cancelled(robot).count()
     except RobotError:

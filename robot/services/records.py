@@ -54,7 +54,7 @@ class ChunkResult:
     retried: int = 0
     skipped: int = 0
     handed_back: int = 0
-    cycles: set[int] = field(default_factory=set)
+    cycles: set[int | None] = field(default_factory=set)  # None: a record whose cycle was pruned
 
     def as_dict(self) -> dict[str, int]:
         keys = ("done", "failed", "retried", "skipped", "handed_back")
@@ -79,7 +79,8 @@ def records_process(*, pairs: Sequence[Pair], stop_requested: Callable[[], bool]
     else:
         _complete_without_target(rows, result)
     for cycle_id in result.cycles:
-        settle_if_complete(cycle_id)
+        if cycle_id is not None:
+            settle_if_complete(cycle_id)
     return result
 
 
@@ -196,8 +197,10 @@ def _retry_later(row: dict[str, Any], attempt: int, detail: str) -> bool:
     return True
 
 
-def stopping(cycle_id: int) -> bool:
+def stopping(cycle_id: int | None) -> bool:
     """Whether the cycle was stopped now (it holds cancelled records): nothing in it is retried any more."""
+    if cycle_id is None:  # its cycle was pruned; only a finished cycle is, so it was not stopped now
+        return False
     return ProcessedRecord.objects.filter(cycle_id=cycle_id, status=Status.CANCELLED).exists()
 
 
