@@ -81,7 +81,7 @@ def test_an_unreachable_source_fails_the_cycle_and_the_chain_goes_on(redis_conn:
     robot = make_robot(source_url="http://127.0.0.1:1/feed")
     cycle = start_and_run(robot)
     assert (cycle.status, cycle.error_code) == ("failed", "fetch_network")
-    assert cycle.error == "the source could not be reached: ConnectError"
+    assert cycle.error == "the source could not be reached"  # no exception text: it names addresses and ports
     assert_next_cycle_scheduled(robot, cycle, redis_conn)
 
 

@@ -172,10 +172,10 @@ def test_a_record_that_raises_fails_alone_and_its_neighbours_are_delivered(
     fan_out(stub, target, [1, 2, 3], chunk_size=3)
     real_post = clients.post_record
 
-    def post(url: str, payload: Any, *, idempotency_key: str) -> Any:
+    def post(url: str, payload: Any, *, idempotency_key: str, secret: str) -> Any:
         if payload["id"] == 2:
             raise ValueError("unencodable payload")
-        return real_post(url, payload, idempotency_key=idempotency_key)
+        return real_post(url, payload, idempotency_key=idempotency_key, secret=secret)
 
     monkeypatch.setattr(clients, "post_record", post)
     assert deliver("1", "2", "3") == {"done": 2, "failed": 1, "retried": 0, "skipped": 0, "handed_back": 0}
