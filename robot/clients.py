@@ -4,17 +4,14 @@ Each exchange has a total wall-clock deadline (connect, TLS, headers, a body tha
 together), not a per-read timeout, and the fetch has a size cap. One client per process keeps connections
 alive between records. Every connection goes through the outbound policy (robot/outbound.py): the host is
 resolved here, each address is checked, and only a checked address is connected to, for every redirect hop
-too. This is the one module tests may fake (pass ``transport=``, or replace ``resolve``).
+too. This is the one module tests may fake (pass ``transport=``; ``outbound.resolve`` for names).
 """
 
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import json
-import logging
 import os
-import socket
 import ssl
 import time
 import typing
@@ -31,9 +28,7 @@ from django.conf import settings
 
 from asyncportal.numbers import exceeds
 from robot import outbound
-from robot.outbound import IPAddress, OutboundRefused, SecretUnusable
-
-logger = logging.getLogger(__name__)
+from robot.outbound import OutboundRefused, SecretUnusable
 
 USER_AGENT = "asyncportal-robot/1"
 MAX_REDIRECTS = 3
@@ -87,7 +82,7 @@ def fetch_items(
     request_url = httpx.URL(url).copy_merge_params(params)
     client = _client(transport)
     try:
-        credential = _secret_header(secret, "source")
+        credential = outbound.secret_headers(secret, role="source")
         with (
             deadline(timeout),
             _sending(request_url, credential),
@@ -126,7 +121,7 @@ def post_record(
     """
     timeout = float(settings.ROBOT_POST_TIMEOUT)
     try:
-        credential = _secret_header(secret, "target")
+        credential = outbound.secret_headers(secret, role="target")
         headers = {"Idempotency-Key": idempotency_key, **credential}
         with (
             deadline(timeout),
@@ -176,13 +171,6 @@ def _remaining(timeout: float | None, error: type[Exception]) -> float | None:
     return left if timeout is None else min(timeout, left)
 
 
-def _secret_header(name: str, role: str) -> dict[str, str]:
-    if not name:
-        return {}
-    header, value = outbound.secret_header(name, role=role)
-    return {header: value}
-
-
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
     return (url.scheme, url.host, url.port)
 
@@ -207,27 +195,6 @@ def _on_request(request: httpx.Request) -> None:
     if credential is not None and _origin(request.url) != credential[0]:
         # A secret goes only to the origin it was set for, never along a redirect to another one.
         request.headers.pop(credential[1], None)
-
-
-def resolve(host: str, port: int) -> list[IPAddress]:
-    """Return the addresses of ``host`` (tests replace this to make a public-looking name resolve locally)."""
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return list(dict.fromkeys(ipaddress.ip_address(str(info[4][0])) for info in infos))
-
-
-def _checked_addresses(host: str, port: int) -> list[IPAddress]:
-    """Resolve ``host`` and check every address: one refused address refuses the host (no mixed answers)."""
-    try:
-        addresses = resolve(host, port)
-    except (OSError, ValueError) as exc:
-        raise httpcore.ConnectError(f"{host} did not resolve") from exc
-    for address in addresses:
-        try:
-            outbound.check_address(host, address)
-        except OutboundRefused as exc:
-            logger.warning("outbound connection refused host=%s address=%s port=%s: %s", host, address, port, exc)
-            raise
-    return addresses
 
 
 class _DeadlineStream(httpcore.NetworkStream):
@@ -267,10 +234,14 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.NetworkStream:
+        try:
+            addresses = outbound.checked_addresses(host, port)
+        except (OSError, ValueError) as exc:
+            raise httpcore.ConnectError(f"{host} did not resolve") from exc
         failure: httpcore.ConnectError | None = None
-        # Connect to the checked address itself, never the name again (no second, rebindable, look-up);
+        # Connect to a checked address itself, never the name again (no second, rebindable, look-up);
         # TLS (SNI, certificate) and the Host header still use the name.
-        for address in _checked_addresses(host, port):
+        for address in addresses:
             left = _remaining(timeout, httpcore.ConnectTimeout)
             try:
                 stream = self._backend.connect_tcp(str(address), port, left, local_address, socket_options)

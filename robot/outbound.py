@@ -9,13 +9,17 @@ the category, never the address a name resolved to: that would map internal DNS 
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
+import socket
 from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from asyncportal import env
+
+logger = logging.getLogger(__name__)
 
 POLICY_PUBLIC = "public"
 POLICY_ANY = "any"
@@ -63,6 +67,25 @@ class SecretUnusable(Exception):
     def __init__(self, code: str, message: str) -> None:
         self.code = code
         super().__init__(message)
+
+
+def resolve(host: str, port: int) -> list[IPAddress]:
+    """Return the addresses of ``host`` (tests replace this to make a public-looking name resolve locally)."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(ipaddress.ip_address(str(info[4][0])) for info in infos))
+
+
+def checked_addresses(host: str, port: int) -> list[IPAddress]:
+    """Resolve ``host`` and check every address: one refused address refuses the host (no mixed answers)."""
+    addresses = resolve(host, port)
+    for address in addresses:
+        try:
+            check_address(host, address)
+        except OutboundRefused as exc:
+            # Operators get the address in the log; the cycle or record only says what the URL showed.
+            logger.warning("outbound connection refused host=%s address=%s port=%s: %s", host, address, port, exc)
+            raise
+    return addresses
 
 
 def check_address(host: str, address: IPAddress) -> None:
@@ -178,6 +201,14 @@ def validate_secret_name(value: str) -> None:
 def secret_is_set(name: str) -> bool:
     """Whether secret ``name`` has a value in this process's environment (the value itself is never shown)."""
     return bool(name) and bool(env.secret(name))
+
+
+def secret_headers(name: str, *, role: str) -> dict[str, str]:
+    """Return the header secret ``name`` holds (none without a name), read from the environment now."""
+    if not name:
+        return {}
+    header, value = secret_header(name, role=role)
+    return {header: value}
 
 
 def secret_header(name: str, *, role: str) -> tuple[str, str]:

@@ -178,12 +178,12 @@ HINT = "an operator may allow it in ROBOT_OUTBOUND_ALLOW"
 
 def resolving(monkeypatch: pytest.MonkeyPatch, names: dict[str, str]) -> None:
     """Make public-looking ``names`` resolve to the given addresses (everything else as usual)."""
-    real = clients.resolve
+    real = outbound.resolve
 
     def resolve(host: str, port: int) -> list[outbound.IPAddress]:
         return [ipaddress.ip_address(names[host])] if host in names else real(host, port)
 
-    monkeypatch.setattr(clients, "resolve", resolve)
+    monkeypatch.setattr(outbound, "resolve", resolve)
 
 
 def port_of(stub: HttpStub) -> int:
