@@ -60,6 +60,11 @@ def list_(name: str, default: list[str] | None = None) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def secret(name: str) -> str:
+    """Return secret ``name`` now (robot credentials: read per request, never cached, stored or logged)."""
+    return os.environ.get(name, "")
+
+
 def is_set(name: str) -> bool:
     return os.environ.get(name, "") != ""
 

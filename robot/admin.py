@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.widgets import AdminURLFieldWidget
 from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.db.models import QuerySet
@@ -16,12 +17,12 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from robot import services
+from robot import outbound, services
 from robot.errors import RobotError
 from robot.models import ProcessedRecord, Robot, RobotAudit, RobotCycle
 from robot.services import Actor
 
-EDITABLE = ("msg", "source_url", "records", "chunk_size", "interval", "target_url")
+EDITABLE = ("msg", "source_url", "source_secret", "records", "chunk_size", "interval", "target_url", "target_secret")
 Operation = Callable[[str, Actor], Robot]
 OPERATIONS: dict[str, tuple[Operation, str]] = {
     "start": (lambda name, actor: services.robot_start(name=name, actor=actor), "started"),
@@ -43,6 +44,13 @@ def admin_actor(request: HttpRequest) -> Actor:
     return Actor(source=RobotAudit.Source.ADMIN, user=request.user, remote_addr=request.META.get("REMOTE_ADDR"))
 
 
+class RedactedURLWidget(AdminURLFieldWidget):
+    """The admin's URL input and "Currently" link, without the user:password an URL may carry."""
+
+    def get_context(self, name: str, value: Any, attrs: dict[str, Any] | None) -> dict[str, Any]:
+        return super().get_context(name, outbound.redact(value) if isinstance(value, str) else value, attrs)
+
+
 class ReadOnlyAdmin(BaseAdmin):
     """No add, change or delete for anyone, superusers included (which also removes the bulk delete action)."""
 
@@ -62,10 +70,11 @@ class RobotAdmin(BaseAdmin):
     list_filter = ("state",)
     search_fields = ("name", "msg", "source_url")
     actions = ["start_robots", "stop_robots", "stop_robots_now", "run_robots_once"]
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    formfield_overrides = {models.URLField: {"assume_scheme": "https", "widget": RedactedURLWidget}}
     readonly_fields = (
         *("state", "job_id", "next_run_at", "cursor", "cycles_completed", "total_fetched", "total_done"),
-        *("total_failed", "total_duplicates", "total_cancelled", "last_error", "recent_cycles", "recent_audit"),
+        *("total_failed", "total_duplicates", "total_cancelled", "last_error", "secrets_status"),
+        *("recent_cycles", "recent_audit"),
     )
 
     def get_readonly_fields(self, request: HttpRequest, obj: Robot | None = None) -> tuple[str, ...]:
@@ -155,6 +164,15 @@ class RobotAdmin(BaseAdmin):
             raise PermissionDenied
         self._each(request, Robot.objects.filter(pk=robot.pk), operation)
         return HttpResponseRedirect(reverse("admin:robot_robot_change", args=[robot.pk]))
+
+    @admin.display(description="Secrets")
+    def secrets_status(self, robot: Robot) -> str:
+        """Name each secret and say whether this process sees it set; its value is never shown."""
+        named = (("source", robot.source_secret), ("target", robot.target_secret))
+        shown = [
+            f"{role}: {name} ({'set' if outbound.secret_is_set(name) else 'NOT SET'})" for role, name in named if name
+        ]
+        return "; ".join(shown) or "none"
 
     @admin.display(description="Recent cycles")
     def recent_cycles(self, robot: Robot) -> SafeString:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
+
+from robot import outbound
 
 MIN_TOKEN_LENGTH = 32
 
@@ -37,11 +40,12 @@ def robot_settings_check(app_configs: Any = None, **kwargs: Any) -> list[CheckMe
     if settings.ROBOT_RECORD_RETRIES < 0:
         problems.append(Error("ROBOT_RECORD_RETRIES must not be negative.", id="robot.E005"))
     if settings.ROBOT_DEMO_FEED_MAX_ITEMS < 1:
-        problems.append(Error("ROBOT_DEMO_FEED_MAX_ITEMS must be at least 1.", id="robot.E007"))
+        problems.append(Error("ROBOT_DEMO_FEED_MAX_ITEMS must be at least 1.", id="robot.E009"))
     try:
         validate_slug(settings.DEFAULT_ROBOT)
     except ValidationError:
         problems.append(Error("DEFAULT_ROBOT must be a robot name (a slug).", id="robot.E006"))
+    problems += _outbound_problems()
     if settings.RQ_JOB_TIMEOUT < 2 * settings.ROBOT_FETCH_TIMEOUT + 30:
         problems.append(
             Warning(
@@ -50,4 +54,24 @@ def robot_settings_check(app_configs: Any = None, **kwargs: Any) -> list[CheckMe
                 id="robot.W001",
             )
         )
+    return problems
+
+
+def _outbound_problems() -> list[CheckMessage]:
+    problems: list[CheckMessage] = []
+    if settings.ROBOT_OUTBOUND_POLICY not in outbound.POLICIES:
+        problems.append(
+            Error(
+                f"ROBOT_OUTBOUND_POLICY must be one of {', '.join(outbound.POLICIES)}.",
+                hint="public: refuse private, loopback and other non-public addresses; any: allow them.",
+                id="robot.E007",
+            )
+        )
+    for entry in settings.ROBOT_OUTBOUND_ALLOW:
+        # Anything else that is not an address is a host name; an entry with "/" must be a network.
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            if "/" in entry:
+                problems.append(Error(f"ROBOT_OUTBOUND_ALLOW entry {entry!r} is not a valid CIDR.", id="robot.E008"))
     return problems

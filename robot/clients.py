@@ -2,7 +2,9 @@
 
 Each exchange has a total wall-clock deadline (connect, TLS, headers, a body that drips and redirects, all
 together), not a per-read timeout, and the fetch has a size cap. One client per process keeps connections
-alive between records. This is the one module tests may fake (pass ``transport=``).
+alive between records. Every connection goes through the outbound policy (robot/outbound.py): the host is
+resolved here, each address is checked, and only a checked address is connected to, for every redirect hop
+too. This is the one module tests may fake (pass ``transport=``; ``outbound.resolve`` for names).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import httpx
 from django.conf import settings
 
 from asyncportal.numbers import exceeds
+from robot import outbound
+from robot.outbound import OutboundRefused, SecretUnusable
 
 USER_AGENT = "asyncportal-robot/1"
 MAX_REDIRECTS = 3
@@ -37,8 +41,16 @@ FETCH_NETWORK = "fetch_network"
 FETCH_TOO_LARGE = "fetch_too_large"
 FETCH_NOT_JSON = "fetch_not_json"
 FETCH_WRONG_SHAPE = "fetch_wrong_shape"
+FETCH_REFUSED = "fetch_refused"
+SECRET_MISSING = outbound.SECRET_MISSING
+SECRET_INVALID = outbound.SECRET_INVALID
+TARGET_REFUSED = "target_refused"
 
 _deadline: ContextVar[float | None] = ContextVar("robot_http_deadline", default=None)
+# (origin, header name) of the secret sent in the current exchange: it never follows a redirect elsewhere.
+_credential: ContextVar[tuple[tuple[str, str, int | None], str] | None] = ContextVar(
+    "robot_http_credential", default=None
+)
 
 
 class FetchError(Exception):
@@ -58,38 +70,62 @@ class PostOutcome:
     detail: str = ""
 
 
-def fetch_items(url: str, *, limit: int, after: str = "", transport: httpx.BaseTransport | None = None) -> list[Any]:
-    """GET ``url`` with ``limit`` and ``after`` and return the items of its JSON array (or results/data)."""
+def fetch_items(
+    url: str, *, limit: int, after: str = "", secret: str = "", transport: httpx.BaseTransport | None = None
+) -> list[Any]:
+    """GET ``url`` with ``limit`` and ``after`` and return the items of its JSON array (or results/data).
+
+    ``secret`` names the environment variable whose value is sent as a header (robot/outbound.py).
+    """
     timeout = float(settings.ROBOT_FETCH_TIMEOUT)
     params = {"limit": str(limit), **({"after": after} if after else {})}
     request_url = httpx.URL(url).copy_merge_params(params)
     client = _client(transport)
     try:
+        credential = outbound.secret_headers(secret, role="source")
         with (
             deadline(timeout),
+            _sending(request_url, credential),
             client.stream(
-                "GET", request_url, headers={"Accept": "application/json"}, follow_redirects=True
+                "GET", request_url, headers={"Accept": "application/json", **credential}, follow_redirects=True
             ) as response,
         ):
             if not response.is_success:
                 raise FetchError(FETCH_HTTP_STATUS, f"the source answered HTTP {response.status_code}")
             body = _read_capped(response, settings.ROBOT_FETCH_MAX_BYTES)
+    except SecretUnusable as exc:
+        raise FetchError(exc.code, str(exc)) from None
+    except OutboundRefused as exc:
+        raise FetchError(FETCH_REFUSED, f"the source was refused: {exc}") from None
     except httpx.TimeoutException as exc:
         raise FetchError(FETCH_TIMEOUT, f"the source sent no complete answer within {timeout:g} s") from exc
+    except httpx.ConnectError as exc:
+        # Never the exception's text: it names internal addresses and ports.
+        raise FetchError(FETCH_NETWORK, "the source could not be reached") from exc
     except httpx.HTTPError as exc:
-        raise FetchError(FETCH_NETWORK, f"the source could not be reached: {type(exc).__name__}") from exc
+        raise FetchError(FETCH_NETWORK, f"the exchange with the source failed: {type(exc).__name__}") from exc
     return _items(body)
 
 
 def post_record(
-    url: str, payload: Any, *, idempotency_key: str, transport: httpx.BaseTransport | None = None
+    url: str,
+    payload: Any,
+    *,
+    idempotency_key: str,
+    secret: str = "",
+    transport: httpx.BaseTransport | None = None,
 ) -> PostOutcome:
-    """POST ``payload`` as JSON with an ``Idempotency-Key``; classify the answer, never raise for HTTP."""
+    """POST ``payload`` as JSON with an ``Idempotency-Key``; classify the answer, never raise for HTTP.
+
+    A refused target or an unusable ``secret`` is a final failure: retrying cannot change the answer.
+    """
     timeout = float(settings.ROBOT_POST_TIMEOUT)
-    headers = {"Idempotency-Key": idempotency_key}
     try:
+        credential = outbound.secret_headers(secret, role="target")
+        headers = {"Idempotency-Key": idempotency_key, **credential}
         with (
             deadline(timeout),
+            _sending(httpx.URL(url), credential),
             _client(transport).stream("POST", url, json=payload, headers=headers) as response,
         ):
             status = response.status_code
@@ -99,10 +135,16 @@ def post_record(
                 drained += len(chunk)
                 if drained > POST_DRAIN_BYTES:
                     break
+    except SecretUnusable as exc:
+        return PostOutcome(ok=False, detail=f"{exc.code}: {exc}")
+    except OutboundRefused as exc:
+        return PostOutcome(ok=False, detail=f"{TARGET_REFUSED}: the target was refused: {exc}")
     except httpx.TimeoutException as exc:
         return PostOutcome(ok=False, transient=True, detail=f"timeout after {timeout:g}s: {type(exc).__name__}")
+    except httpx.ConnectError:
+        return PostOutcome(ok=False, transient=True, detail="network error: the target could not be reached")
     except httpx.HTTPError as exc:
-        return PostOutcome(ok=False, transient=True, detail=f"network error: {type(exc).__name__}: {exc}")
+        return PostOutcome(ok=False, transient=True, detail=f"network error: {type(exc).__name__}")
     if 200 <= status < 300:
         return PostOutcome(ok=True, detail=f"HTTP {status}")
     transient = status >= 500 or status in (408, 429)
@@ -127,6 +169,32 @@ def _remaining(timeout: float | None, error: type[Exception]) -> float | None:
     if left <= 0:
         raise error("deadline passed")
     return left if timeout is None else min(timeout, left)
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return (url.scheme, url.host, url.port)
+
+
+@contextlib.contextmanager
+def _sending(url: httpx.URL, credential: dict[str, str]) -> Iterator[None]:
+    """Mark the secret header of this exchange as bound to ``url``'s origin."""
+    token = _credential.set((_origin(url), next(iter(credential))) if credential else None)
+    try:
+        yield
+    finally:
+        _credential.reset(token)
+
+
+def _on_request(request: httpx.Request) -> None:
+    """Check every request and every redirect hop before it is sent (the address is checked at connect)."""
+    if request.url.scheme not in outbound.SCHEMES:
+        raise OutboundRefused(f"the scheme {request.url.scheme}: is not allowed")
+    if request.url.userinfo:
+        raise OutboundRefused("credentials in the URL are not allowed; name a secret instead")
+    credential = _credential.get()
+    if credential is not None and _origin(request.url) != credential[0]:
+        # A secret goes only to the origin it was set for, never along a redirect to another one.
+        request.headers.pop(credential[1], None)
 
 
 class _DeadlineStream(httpcore.NetworkStream):
@@ -166,8 +234,22 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.NetworkStream:
-        timeout = _remaining(timeout, httpcore.ConnectTimeout)
-        return _DeadlineStream(self._backend.connect_tcp(host, port, timeout, local_address, socket_options))
+        try:
+            addresses = outbound.checked_addresses(host, port)
+        except (OSError, ValueError) as exc:
+            raise httpcore.ConnectError(f"{host} did not resolve") from exc
+        failure: httpcore.ConnectError | None = None
+        # Connect to a checked address itself, never the name again (no second, rebindable, look-up);
+        # TLS (SNI, certificate) and the Host header still use the name.
+        for address in addresses:
+            left = _remaining(timeout, httpcore.ConnectTimeout)
+            try:
+                stream = self._backend.connect_tcp(str(address), port, left, local_address, socket_options)
+            except httpcore.ConnectError as exc:
+                failure = exc
+                continue
+            return _DeadlineStream(stream)
+        raise failure or httpcore.ConnectError(f"{host} has no address")
 
     def sleep(self, seconds: float) -> None:
         self._backend.sleep(seconds)
@@ -198,6 +280,7 @@ def _make_client(transport: httpx.BaseTransport) -> httpx.Client:
         follow_redirects=False,
         max_redirects=MAX_REDIRECTS,
         headers={"User-Agent": USER_AGENT},
+        event_hooks={"request": [_on_request]},
     )
 
 

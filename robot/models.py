@@ -9,6 +9,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from robot import outbound
+
 RECORDS_MIN, RECORDS_MAX = 1, 10_000
 INTERVAL_MIN, INTERVAL_MAX = 1, 86_400
 CHUNK_MIN, CHUNK_MAX = 1, 1000
@@ -23,7 +25,13 @@ class Robot(models.Model):
 
     name = models.SlugField(max_length=64, unique=True)
     msg = models.CharField(max_length=500, blank=True)
-    source_url = models.URLField(max_length=2000)
+    source_url = models.URLField(max_length=2000, validators=[outbound.validate_url])
+    source_secret = models.CharField(
+        max_length=64,
+        blank=True,
+        validators=[outbound.validate_secret_name],
+        help_text="Environment variable (ROBOT_SECRET_…) whose value is sent to the source as a header.",
+    )
     records = models.PositiveIntegerField(
         default=20, validators=[MinValueValidator(RECORDS_MIN), MaxValueValidator(RECORDS_MAX)]
     )
@@ -32,7 +40,13 @@ class Robot(models.Model):
         validators=[MinValueValidator(INTERVAL_MIN), MaxValueValidator(INTERVAL_MAX)],
         help_text="Seconds between the end of one cycle and the start of the next.",
     )
-    target_url = models.URLField(max_length=2000, blank=True)
+    target_url = models.URLField(max_length=2000, blank=True, validators=[outbound.validate_url])
+    target_secret = models.CharField(
+        max_length=64,
+        blank=True,
+        validators=[outbound.validate_secret_name],
+        help_text="Environment variable (ROBOT_SECRET_…) whose value is sent to the target as a header.",
+    )
     chunk_size = models.PositiveSmallIntegerField(
         default=10,
         validators=[MinValueValidator(CHUNK_MIN), MaxValueValidator(CHUNK_MAX)],

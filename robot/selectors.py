@@ -8,7 +8,7 @@ from typing import Any
 from redis import RedisError
 
 from asyncportal import queues
-from robot import errors
+from robot import errors, outbound
 from robot.errors import RobotError
 from robot.models import ProcessedRecord, Robot, RobotCycle
 from robot.services import chain
@@ -31,8 +31,14 @@ def robot_status(robot: Robot) -> dict[str, Any]:
         "name": robot.name,
         "state": robot.state,
         "msg": robot.msg,
-        "source_url": robot.source_url,
-        "target_url": robot.target_url or None,
+        # Redacted: a row stored before URL credentials were refused must not show them.
+        "source_url": outbound.redact(robot.source_url),
+        "target_url": outbound.redact(robot.target_url) or None,
+        # The secrets' names and whether this process sees them set; never their values.
+        "source_secret": robot.source_secret or None,
+        "source_secret_set": outbound.secret_is_set(robot.source_secret) if robot.source_secret else None,
+        "target_secret": robot.target_secret or None,
+        "target_secret_set": outbound.secret_is_set(robot.target_secret) if robot.target_secret else None,
         "records": robot.records,
         "chunk_size": robot.chunk_size,
         "timedelta": robot.interval,

@@ -138,6 +138,11 @@ ROBOT_FETCH_TIMEOUT = env.int_("ROBOT_FETCH_TIMEOUT", 10)
 ROBOT_FETCH_MAX_BYTES = env.int_("ROBOT_FETCH_MAX_BYTES", 10 * 1024 * 1024)
 ROBOT_POST_TIMEOUT = env.int_("ROBOT_POST_TIMEOUT", 10)
 ROBOT_RECORD_RETRIES = env.int_("ROBOT_RECORD_RETRIES", 3)
+# Where robots may connect (docs/security.md): "public" refuses private, loopback, link-local, multicast,
+# reserved and other non-public addresses; "any" allows them. Both refuse cloud metadata endpoints unless the
+# allow-list (addresses, CIDRs, host names) names them.
+ROBOT_OUTBOUND_POLICY = env.str_("ROBOT_OUTBOUND_POLICY", "public")
+ROBOT_OUTBOUND_ALLOW: list[str] = env.list_("ROBOT_OUTBOUND_ALLOW")
 # How often the sweeper's ticker starts due cycles: the precision of the pause between cycles.
 ROBOT_TICK_SECONDS = env.float_("ROBOT_TICK_SECONDS", 0.01)
 WORKERS = env.int_("WORKERS", 2)

@@ -21,3 +21,6 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+# The demo robot reads the portal's own feed on loopback, and test servers listen there: allow any address.
+ROBOT_OUTBOUND_POLICY = env.str_("ROBOT_OUTBOUND_POLICY", "any")

@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from robot import errors
+from robot import errors, outbound
 from robot.errors import RobotError
 from robot.models import ProcessedRecord, Robot, RobotAudit, RobotCycle
 from robot.services import chain
@@ -174,4 +174,5 @@ def _cancel_current_cycle(robot: Robot) -> int:
 
 
 def _describe(values: Mapping[str, Any]) -> str:
-    return ", ".join(f"{key}={value}" for key, value in sorted(values.items()))
+    shown = {key: outbound.redact(value) if key.endswith("_url") else value for key, value in values.items()}
+    return ", ".join(f"{key}={value}" for key, value in sorted(shown.items()))

@@ -31,6 +31,7 @@ INTEGER_ID = re.compile(r"-?[0-9]{1,30}")
 class Claim:
     cycle_id: int
     source_url: str
+    source_secret: str
     limit: int
     after: str
 
@@ -52,7 +53,11 @@ def cycle_run(*, robot_id: int, token: str) -> int | None:
     if claim is None:
         return None
     try:
-        items = clients.fetch_items(claim.source_url, limit=claim.limit, after=claim.after) if claim.limit else []
+        items = (
+            clients.fetch_items(claim.source_url, limit=claim.limit, after=claim.after, secret=claim.source_secret)
+            if claim.limit
+            else []
+        )
     except clients.FetchError as exc:
         logger.warning("fetch failed cycle=%s: %s", claim.cycle_id, exc)
         _fail(claim.cycle_id, str(exc), exc.code)
@@ -87,7 +92,7 @@ def _claim(robot_id: int, token: str) -> Claim | None:
         return None
     logger.info("cycle started robot=%s number=%s", robot.name, number)
     # Records cancelled by a stop-now are delivered first and count against ``records``.
-    return Claim(cycle.pk, robot.source_url, max(robot.records - backlog, 0), robot.cursor)
+    return Claim(cycle.pk, robot.source_url, robot.source_secret, max(robot.records - backlog, 0), robot.cursor)
 
 
 @transaction.atomic

@@ -14,17 +14,18 @@ from robot.models import Robot
 # JSON name -> model field. "timedelta" and "rplstatus" are the original prototype's names.
 SETTINGS = {
     "source_url": "source_url",
+    "source_secret": "source_secret",
     "records": "records",
     "chunk_size": "chunk_size",
     "timedelta": "interval",
     "msg": "msg",
 }
-TARGET = {"target_url": "target_url"}
+TARGET = {"target_url": "target_url", "target_secret": "target_secret"}
 EDITABLE = {**SETTINGS, **TARGET}
 START = {"timedelta": "interval", "records": "records", "chunk_size": "chunk_size", "msg": "msg", "rplstatus": ""}
 INTEGER_FIELDS = {"records", "chunk_size", "timedelta"}
-TEXT_FIELDS = {"source_url", "msg", "target_url", "rplstatus"}
-NULLABLE_FIELDS = {"target_url", "msg"}
+TEXT_FIELDS = {"source_url", "msg", "target_url", "rplstatus", "source_secret", "target_secret"}
+NULLABLE_FIELDS = {"target_url", "msg", "source_secret", "target_secret"}
 JSON_NAME = {model: json for json, model in EDITABLE.items()}
 
 

@@ -72,7 +72,7 @@ def records_process(*, pairs: Sequence[Pair], stop_requested: Callable[[], bool]
     result.skipped = len(pairs) - len(rows)
     if not rows:
         return result
-    robot = {"name": rows[0]["robot__name"], "target_url": rows[0]["robot__target_url"]}
+    robot = {key: rows[0][f"robot__{key}"] for key in ("name", "target_url", "target_secret")}
     result.cycles = {row["cycle_id"] for row in rows}
     if robot["target_url"]:
         _deliver_each(rows, robot, result, stop_requested)
@@ -88,7 +88,7 @@ def _live_rows(pairs: Sequence[Pair]) -> list[dict[str, Any]]:
     wanted = dict(pairs)
     # The robot's name and target come in the same query (a job's records all belong to one robot).
     fields = ("pk", "robot_id", "cycle_id", "source_id", "payload", "dispatch", "attempts")
-    fields_of_robot = ("robot__name", "robot__target_url")
+    fields_of_robot = ("robot__name", "robot__target_url", "robot__target_secret")
     found = ProcessedRecord.objects.filter(pk__in=list(wanted), status=Status.QUEUED).values(*fields, *fields_of_robot)
     live = [row for row in found if row["dispatch"] == wanted[row["pk"]]]
     return sorted(live, key=lambda row: row["pk"])
@@ -148,7 +148,9 @@ def _deliver_one(row: dict[str, Any], robot: dict[str, Any]) -> str:
     attempt = row["attempts"] + 1
     try:
         key = idempotency_key(robot["name"], row["source_id"])
-        outcome = clients.post_record(robot["target_url"], row["payload"], idempotency_key=key)
+        outcome = clients.post_record(
+            robot["target_url"], row["payload"], idempotency_key=key, secret=robot["target_secret"]
+        )
     except DatabaseError:
         raise
     except Exception as exc:  # noqa: BLE001 - one record that raises must not take its neighbours with it.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import redis
 from django.contrib.auth.models import Permission, User
@@ -129,3 +131,45 @@ def test_history_admins_are_read_only_lists(admin_client_: Client, stub: HttpStu
     for model in ("robotcycle", "processedrecord", "robotaudit"):
         assert admin_client_.get(f"/admin/robot/{model}/").status_code == 200
         assert admin_client_.get(f"/admin/robot/{model}/add/").status_code == 403
+
+
+def robot_form(**values: Any) -> dict[str, Any]:
+    form = {"name": "keyed", "msg": "", "records": 20, "chunk_size": 10, "interval": 15, "target_url": ""}
+    return {**form, "source_secret": "", "target_secret": "", **values}
+
+
+def test_the_admin_refuses_url_credentials_and_never_echoes_them(admin_client_: Client) -> None:
+    form = robot_form(source_url="https://feeder:hunter2@feed.example/", target_url="https://t:hunter2@t.example/")
+    response = admin_client_.post(reverse("admin:robot_robot_add"), form)
+    page = response.content.decode()
+    assert response.status_code == 200 and "name it in source_secret / target_secret" in page
+    assert "hunter2" not in page and "https://***@feed.example/" in page
+    assert not Robot.objects.exists() and not RobotAudit.objects.exists()
+
+
+def test_the_admin_names_secrets_and_shows_whether_they_are_set_never_their_values(
+    admin_client_: Client, stub: HttpStub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ROBOT_SECRET_FEED", "Bearer value-of-the-secret")
+    form = robot_form(source_url=stub.url, source_secret="ROBOT_SECRET_FEED", target_secret="ROBOT_SECRET_SINK")
+    assert admin_client_.post(reverse("admin:robot_robot_add"), form).status_code == 302
+    robot = Robot.objects.get(name="keyed")
+    page = admin_client_.get(reverse("admin:robot_robot_change", args=[robot.pk])).content.decode()
+    audits = admin_client_.get("/admin/robot/robotaudit/").content.decode()
+    assert "source: ROBOT_SECRET_FEED (set); target: ROBOT_SECRET_SINK (NOT SET)" in page
+    assert "value-of-the-secret" not in page + audits
+    assert (robot.source_secret, robot.target_secret) == ("ROBOT_SECRET_FEED", "ROBOT_SECRET_SINK")
+
+
+def test_the_admin_refuses_a_secret_name_outside_the_prefix(admin_client_: Client, stub: HttpStub) -> None:
+    response = admin_client_.post(
+        reverse("admin:robot_robot_add"), robot_form(source_url=stub.url, source_secret="SECRET_KEY")
+    )
+    assert response.status_code == 200 and "ROBOT_SECRET_" in response.content.decode()
+    assert not Robot.objects.exists()
+
+
+def test_the_change_page_never_shows_credentials_stored_before_they_were_refused(admin_client_: Client) -> None:
+    robot = Robot.objects.create(name="old", source_url="https://feeder:hunter2@feed.example/")
+    page = admin_client_.get(reverse("admin:robot_robot_change", args=[robot.pk])).content.decode()
+    assert "hunter2" not in page and "https://***@feed.example/" in page

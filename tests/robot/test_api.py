@@ -377,3 +377,63 @@ def test_start_while_redis_is_down_is_not_a_500_and_the_sweeper_repairs_it_later
     assert services.robot_heal_all() == 1
     robot.refresh_from_db()
     assert Job.exists(robot.job_id, connection=redis_conn)
+
+
+def test_put_refuses_url_credentials_and_never_echoes_them(api: Client) -> None:
+    body = {"source_url": "https://feeder:hunter2@feed.example/", "target_url": "https://t:hunter2@t.example/"}
+    response = call(api, "put", "/api/robots/creds/", body, **BEARER)
+    assert response.status_code == 422
+    fields = response.json()["error"]["fields"]
+    assert set(fields) == {"source_url", "target_url"} and "source_secret" in fields["source_url"][0]
+    assert b"hunter2" not in response.content
+    assert not Robot.objects.exists() and not RobotAudit.objects.exists()
+
+
+def test_put_refuses_an_address_the_public_policy_refuses_unless_allow_listed(api: Client) -> None:
+    body = {"source_url": "http://10.0.0.5/feed"}
+    with override_settings(ROBOT_OUTBOUND_POLICY="public", ROBOT_OUTBOUND_ALLOW=[]):
+        refused = call(api, "put", "/api/robots/inside/", body, **BEARER)
+    with override_settings(ROBOT_OUTBOUND_POLICY="public", ROBOT_OUTBOUND_ALLOW=["10.0.0.0/8"]):
+        allowed = call(api, "put", "/api/robots/inside/", body, **BEARER)
+    assert refused.status_code == 422
+    assert refused.json()["error"]["fields"]["source_url"] == [
+        "The address 10.0.0.5 is private; an operator may allow it in ROBOT_OUTBOUND_ALLOW."
+    ]
+    assert allowed.status_code == 201
+
+
+def test_put_names_secrets_and_the_answer_says_whether_they_are_set_never_their_values(
+    api: Client, stub: HttpStub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ROBOT_SECRET_FEED", "Bearer value-of-the-secret")
+    monkeypatch.delenv("ROBOT_SECRET_SINK", raising=False)
+    body = {"source_url": stub.url, "source_secret": "ROBOT_SECRET_FEED", "target_secret": "ROBOT_SECRET_SINK"}
+    response = call(api, "put", "/api/robots/keyed/", body, **BEARER)
+    status = call(api, "get", "/api/robots/keyed/", **BEARER)
+    assert response.status_code == 201
+    found = {key: status.json()[key] for key in ("source_secret", "source_secret_set", "target_secret")}
+    assert found == {
+        "source_secret": "ROBOT_SECRET_FEED",
+        "source_secret_set": True,
+        "target_secret": "ROBOT_SECRET_SINK",
+    }
+    assert status.json()["target_secret_set"] is False
+    assert b"value-of-the-secret" not in response.content + status.content
+    assert "value-of-the-secret" not in RobotAudit.objects.get().detail
+    assert "source_secret=ROBOT_SECRET_FEED" in RobotAudit.objects.get().detail
+
+
+@pytest.mark.parametrize("name", ["SECRET_KEY", "DATABASE_URL", "ROBOT_API_TOKEN", "robot_secret_x"])
+def test_put_refuses_a_secret_name_outside_the_robot_secret_prefix(api: Client, stub: HttpStub, name: str) -> None:
+    response = call(api, "put", "/api/robots/keyed/", {"source_url": stub.url, "target_secret": name}, **BEARER)
+    assert response.status_code == 422
+    assert set(response.json()["error"]["fields"]) == {"target_secret"}
+    assert not Robot.objects.exists()
+
+
+def test_a_url_stored_with_credentials_before_they_were_refused_is_shown_redacted(api: Client) -> None:
+    Robot.objects.create(
+        name="old", source_url="https://feeder:hunter2@feed.example/", target_url="https://t:pw@t.example/"
+    )
+    status = call(api, "get", "/api/robots/old/", **BEARER).json()
+    assert (status["source_url"], status["target_url"]) == ("https://***@feed.example/", "https://***@t.example/")

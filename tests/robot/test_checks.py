@@ -26,7 +26,7 @@ def test_default_configuration_passes() -> None:
         ({"ROBOT_FETCH_MAX_BYTES": 10}, "robot.E004"),
         ({"ROBOT_RECORD_RETRIES": -1}, "robot.E005"),
         ({"DEFAULT_ROBOT": "not a slug"}, "robot.E006"),
-        ({"ROBOT_DEMO_FEED_MAX_ITEMS": 0}, "robot.E007"),
+        ({"ROBOT_DEMO_FEED_MAX_ITEMS": 0}, "robot.E009"),
         ({"RQ_JOB_TIMEOUT": 20}, "robot.W001"),
     ],
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 import time
 
@@ -9,7 +10,7 @@ import httpx
 import pytest
 from django.test import override_settings
 
-from robot import clients
+from robot import clients, outbound
 from tests.robot.support import DripServer, HttpStub, Reply, Seen
 
 
@@ -168,3 +169,157 @@ def test_post_timeout_is_transient(stub: HttpStub) -> None:
 def test_post_to_an_unreachable_target_is_transient() -> None:
     outcome = clients.post_record("http://127.0.0.1:1/", {}, idempotency_key="k")
     assert (outcome.ok, outcome.transient) == (False, True)
+
+
+# The outbound policy at connect time (robot/outbound.py): real servers on loopback, the production policy.
+PUBLIC = override_settings(ROBOT_OUTBOUND_POLICY="public", ROBOT_OUTBOUND_ALLOW=[])
+HINT = "an operator may allow it in ROBOT_OUTBOUND_ALLOW"
+
+
+def resolving(monkeypatch: pytest.MonkeyPatch, names: dict[str, str]) -> None:
+    """Make public-looking ``names`` resolve to the given addresses (everything else as usual)."""
+    real = outbound.resolve
+
+    def resolve(host: str, port: int) -> list[outbound.IPAddress]:
+        return [ipaddress.ip_address(names[host])] if host in names else real(host, port)
+
+    monkeypatch.setattr(outbound, "resolve", resolve)
+
+
+def port_of(stub: HttpStub) -> int:
+    return int(stub.url.rsplit(":", 1)[1])
+
+
+@PUBLIC
+def test_the_public_policy_refuses_a_loopback_source_before_sending_anything(stub: HttpStub) -> None:
+    with pytest.raises(clients.FetchError) as caught:
+        clients.fetch_items(stub.url, limit=1)
+    assert caught.value.code == clients.FETCH_REFUSED
+    assert str(caught.value) == f"the source was refused: 127.0.0.1 is loopback; {HINT}"
+    assert stub.requests() == []
+
+
+@PUBLIC
+def test_the_public_policy_refuses_a_private_address_without_trying_to_connect() -> None:
+    started = time.monotonic()
+    with pytest.raises(clients.FetchError, match="10.255.255.1 is private") as caught:
+        clients.fetch_items("http://10.255.255.1/feed", limit=1)  # unroutable: a connect would hang
+    assert caught.value.code == clients.FETCH_REFUSED
+    assert time.monotonic() - started < 0.5
+
+
+@PUBLIC
+def test_a_public_looking_name_that_resolves_to_loopback_is_refused(
+    stub: HttpStub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    resolving(monkeypatch, {"feed.example": "127.0.0.1"})
+    with pytest.raises(clients.FetchError) as caught:
+        clients.fetch_items(f"http://feed.example:{port_of(stub)}/", limit=1)
+    assert str(caught.value) == f"the source was refused: feed.example resolves to an address that is loopback; {HINT}"
+    assert stub.requests() == []
+
+
+def test_a_redirect_to_an_address_not_allowed_is_refused_at_its_hop(
+    stub: HttpStub, target: HttpStub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    resolving(monkeypatch, {"feed.example": "127.0.0.1", "db.internal": "10.0.0.5"})
+    hops = iter([f"http://localhost:{port_of(target)}/", "http://db.internal/"])
+    stub.handler = lambda seen: Reply(status=302, headers={"Location": next(hops)})
+    target.handler = lambda seen: Reply(body=[{"id": 1}])
+    # The first hop's host is allowed by name; the redirect goes to a loopback name that is not.
+    with override_settings(ROBOT_OUTBOUND_POLICY="public", ROBOT_OUTBOUND_ALLOW=["feed.example"]):
+        for reason in ("localhost resolves to an address that is loopback", "db.internal resolves to an address"):
+            with pytest.raises(clients.FetchError, match=reason) as caught:
+                clients.fetch_items(f"http://feed.example:{port_of(stub)}/", limit=1)
+            assert caught.value.code == clients.FETCH_REFUSED
+    assert len(stub.requests()) == 2 and target.requests() == []
+
+
+def test_an_allow_listed_address_or_name_is_fetched(stub: HttpStub, monkeypatch: pytest.MonkeyPatch) -> None:
+    resolving(monkeypatch, {"feed.example": "127.0.0.1"})
+    stub.handler = lambda seen: Reply(body=[{"id": 1}])
+    for allow, url in ((["127.0.0.1/32"], stub.url), (["feed.example"], f"http://feed.example:{port_of(stub)}/")):
+        with override_settings(ROBOT_OUTBOUND_POLICY="public", ROBOT_OUTBOUND_ALLOW=allow):
+            assert clients.fetch_items(url, limit=1) == [{"id": 1}]
+    assert [seen.headers["host"] for seen in stub.requests()] == [
+        f"127.0.0.1:{port_of(stub)}",
+        f"feed.example:{port_of(stub)}",  # connected to the checked address, still asking for the name
+    ]
+
+
+def test_cloud_metadata_is_refused_even_by_the_local_policy(monkeypatch: pytest.MonkeyPatch) -> None:
+    resolving(monkeypatch, {"metadata.google.internal": "169.254.169.254"})
+    for url in ("http://169.254.169.254/latest/", "http://metadata.google.internal/computeMetadata/v1/"):
+        with pytest.raises(clients.FetchError, match="a cloud metadata endpoint") as caught:
+            clients.fetch_items(url, limit=1)
+        assert caught.value.code == clients.FETCH_REFUSED
+
+
+@pytest.mark.parametrize("location", ["file:///etc/passwd", "gopher://127.0.0.1:6379/_INFO"])
+def test_a_redirect_to_another_scheme_is_refused(stub: HttpStub, location: str) -> None:
+    stub.handler = lambda seen: Reply(status=302, headers={"Location": location})
+    with pytest.raises(clients.FetchError, match="is not allowed") as caught:
+        clients.fetch_items(stub.url, limit=1)
+    assert caught.value.code == clients.FETCH_REFUSED
+
+
+def test_url_credentials_are_refused_at_request_time_too(stub: HttpStub) -> None:
+    with pytest.raises(clients.FetchError, match="credentials in the URL") as caught:
+        clients.fetch_items(stub.url.replace("http://", "http://user:hunter2@"), limit=1)
+    assert caught.value.code == clients.FETCH_REFUSED and "hunter2" not in str(caught.value)
+    assert stub.requests() == []
+
+
+@PUBLIC
+def test_a_refused_target_fails_the_record_for_good(target: HttpStub) -> None:
+    outcome = clients.post_record(target.url, {}, idempotency_key="k")
+    assert (outcome.ok, outcome.transient) == (False, False)
+    assert outcome.detail == f"target_refused: the target was refused: 127.0.0.1 is loopback; {HINT}"
+    assert target.requests() == []
+
+
+def test_connect_errors_name_no_address_or_port() -> None:
+    with pytest.raises(clients.FetchError) as caught:
+        clients.fetch_items("http://127.0.0.1:1/", limit=1)
+    outcome = clients.post_record("http://127.0.0.1:1/", {}, idempotency_key="k")
+    assert str(caught.value) == "the source could not be reached"
+    assert outcome.detail == "network error: the target could not be reached"
+
+
+def test_a_named_secret_reaches_the_source_and_the_target_as_headers(
+    stub: HttpStub, target: HttpStub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ROBOT_SECRET_FEED", "Bearer feed-token")
+    monkeypatch.setenv("ROBOT_SECRET_SINK", "X-Api-Key: sink-token")
+    clients.fetch_items(stub.url, limit=1, secret="ROBOT_SECRET_FEED")
+    assert clients.post_record(target.url, {}, idempotency_key="k", secret="ROBOT_SECRET_SINK").ok
+    assert stub.requests()[0].headers["authorization"] == "Bearer feed-token"
+    assert target.requests()[0].headers["x-api-key"] == "sink-token"
+
+
+def test_a_secret_header_never_follows_a_redirect_to_another_origin(
+    stub: HttpStub, target: HttpStub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ROBOT_SECRET_FEED", "X-Api-Key: feed-token")
+    stub.handler = lambda seen: (
+        Reply(status=302, headers={"Location": "/moved"})
+        if seen.path == "/"
+        else Reply(status=302, headers={"Location": target.url})
+    )
+    target.handler = lambda seen: Reply(body=[])
+    clients.fetch_items(f"{stub.url}/", limit=1, secret="ROBOT_SECRET_FEED")
+    assert [seen.headers.get("x-api-key") for seen in stub.requests()] == ["feed-token", "feed-token"]
+    assert "x-api-key" not in target.requests()[0].headers
+
+
+def test_a_missing_secret_is_a_clear_error_and_nothing_is_sent(
+    stub: HttpStub, target: HttpStub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ROBOT_SECRET_NOPE", raising=False)
+    with pytest.raises(clients.FetchError) as caught:
+        clients.fetch_items(stub.url, limit=1, secret="ROBOT_SECRET_NOPE")
+    outcome = clients.post_record(target.url, {}, idempotency_key="k", secret="ROBOT_SECRET_NOPE")
+    assert caught.value.code == clients.SECRET_MISSING
+    assert str(caught.value) == "the source secret ROBOT_SECRET_NOPE is not set in the worker's environment"
+    assert (outcome.ok, outcome.transient) == (False, False) and outcome.detail.startswith("secret_missing: ")
+    assert stub.requests() == [] and target.requests() == []

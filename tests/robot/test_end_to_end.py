@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -185,3 +186,45 @@ def test_concurrent_http_starts_from_threads_get_one_200_and_422_for_the_rest(
     robot.refresh_from_db()
     assert statuses == [200] + [422] * 7
     assert chain_tokens(redis_conn, robot) == [robot.job_id]
+
+
+def test_real_workers_with_the_production_policy_refuse_loopback_and_send_named_secrets(
+    stub: HttpStub, target: HttpStub, start_worker: StartWorker, tmp_path: Path
+) -> None:
+    stub.handler = demo_source
+    target.handler = IdempotentTarget()
+    port, target_port = (int(server.url.rsplit(":", 1)[1]) for server in (stub, target))
+    inside = make_robot("inside", source_url=stub.url, records=2, interval=60)
+    keyed = make_robot(
+        "keyed",
+        source_url=f"http://localhost:{port}/",
+        source_secret="ROBOT_SECRET_FEED",
+        target_url=f"http://localhost:{target_port}/in",
+        target_secret="ROBOT_SECRET_SINK",
+        records=2,
+        interval=60,
+    )
+    env = {
+        "ROBOT_OUTBOUND_POLICY": "public",
+        "ROBOT_OUTBOUND_ALLOW": "localhost",
+        "ROBOT_SECRET_FEED": "Bearer feed-secret-value",
+        "ROBOT_SECRET_SINK": "X-Api-Key: sink-secret-value",
+        "LOG_LEVEL": "DEBUG",
+    }
+    start_worker("robot", extra_env=env)
+    start_worker("records", pool=1, extra_env=env)
+    for robot in (inside, keyed):
+        services.robot_start(name=robot.name, actor=ADMIN)
+    (refused,) = wait_for(lambda: finished_cycles(inside, 1), timeout=30, message="the refused cycle")
+    (cycle,) = wait_for(lambda: finished_cycles(keyed, 1), timeout=30, message="the keyed cycle")
+    assert (refused.status, refused.error_code) == ("failed", "fetch_refused")
+    assert (
+        refused.error
+        == "the source was refused: 127.0.0.1 is loopback; an operator may allow it in ROBOT_OUTBOUND_ALLOW"
+    )
+    assert (cycle.status, cycle.done) == ("finished", 2)
+    assert [seen.headers["authorization"] for seen in stub.requests()] == ["Bearer feed-secret-value"]
+    assert [seen.headers["x-api-key"] for seen in target.requests("POST")] == ["sink-secret-value"] * 2
+    logs = "".join(path.read_text() for path in tmp_path.glob("worker-*.log"))
+    assert "outbound connection refused host=127.0.0.1" in logs  # operators see what was refused, in the log
+    assert "secret-value" not in logs

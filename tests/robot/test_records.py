@@ -172,10 +172,10 @@ def test_a_record_that_raises_fails_alone_and_its_neighbours_are_delivered(
     fan_out(stub, target, [1, 2, 3], chunk_size=3)
     real_post = clients.post_record
 
-    def post(url: str, payload: Any, *, idempotency_key: str) -> Any:
+    def post(url: str, payload: Any, *, idempotency_key: str, secret: str) -> Any:
         if payload["id"] == 2:
             raise ValueError("unencodable payload")
-        return real_post(url, payload, idempotency_key=idempotency_key)
+        return real_post(url, payload, idempotency_key=idempotency_key, secret=secret)
 
     monkeypatch.setattr(clients, "post_record", post)
     assert deliver("1", "2", "3") == {"done": 2, "failed": 1, "retried": 0, "skipped": 0, "handed_back": 0}
@@ -289,3 +289,25 @@ class CaptureWrites:
         if sql.lstrip().upper().startswith(("UPDATE", "INSERT", "DELETE")):
             self.statements.append(sql)
         return execute(sql, params, many, context)
+
+
+def test_a_refused_target_fails_its_records_at_once_with_the_reason(stub: HttpStub, target: HttpStub) -> None:
+    target.handler = IdempotentTarget()
+    fan_out(stub, target, [1, 2], chunk_size=2)
+    with override_settings(ROBOT_OUTBOUND_POLICY="public", ROBOT_OUTBOUND_ALLOW=[], ROBOT_RECORD_RETRIES=3):
+        assert deliver("1", "2") == {"done": 0, "failed": 2, "retried": 0, "skipped": 0, "handed_back": 0}
+    assert (record("1").status, record("1").attempts) == ("failed", 1)
+    assert record("1").error.startswith("target_refused: the target was refused: 127.0.0.1 is loopback;")
+    assert target.requests() == []
+
+
+def test_the_target_secret_is_sent_with_each_record_and_logged_nowhere(
+    stub: HttpStub, target: HttpStub, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("ROBOT_SECRET_SINK", "X-Api-Key: value-of-the-secret")
+    target.handler = IdempotentTarget()
+    fan_out(stub, target, [1, 2], chunk_size=2, target_secret="ROBOT_SECRET_SINK")
+    with caplog.at_level("DEBUG"):
+        assert deliver("1", "2")["done"] == 2
+    assert [seen.headers["x-api-key"] for seen in target.requests("POST")] == ["value-of-the-secret"] * 2
+    assert caplog.records and "value-of-the-secret" not in caplog.text
