@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from robot.services.control import SYSTEM, Actor, robot_run_once, robot_save, robot_start, robot_stop
+from robot.services.audit import SYSTEM, Actor
+from robot.services.control import robot_run_once, robot_save, robot_start, robot_stop
 from robot.services.cycle import cycle_run
 from robot.services.demo import demo_todos, robot_ensure_demo
 from robot.services.heal import robot_heal_all
 from robot.services.params import clean_values
 from robot.services.queueing import tick as robot_tick
 from robot.services.records import records_process
+from robot.services.retry import Retried, cycle_retry_failed
 
 __all__ = [
     "SYSTEM",
     "Actor",
+    "Retried",
     "clean_values",
+    "cycle_retry_failed",
     "cycle_run",
     "demo_todos",
     "records_process",
