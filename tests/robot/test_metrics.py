@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from tests.robot.support import HttpStub, Reply, make_robot
 
 URL = "/metrics/robots/"
 TOKEN = "m" * 40
-BEARER = {"HTTP_AUTHORIZATION": f"Bearer {TOKEN}"}
+BEARER: dict[str, Any] = {"HTTP_AUTHORIZATION": f"Bearer {TOKEN}"}
 RULES = Path(settings.BASE_DIR) / "deploy" / "prometheus" / "robot-alerts.yaml"
 ACTOR = services.Actor(source="api", label="tester")
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -105,7 +106,7 @@ def test_duration_buckets_are_cumulative(stub: HttpStub) -> None:
     robot = make_robot(source_url=stub.url)
     now = timezone.now()
     for number, seconds in enumerate((0.05, 3, 45, 7200), start=1):
-        started = now - timezone.timedelta(seconds=seconds)
+        started = now - timedelta(seconds=seconds)
         RobotCycle.objects.create(robot=robot, number=number, started_at=started, finished_at=now, status="finished")
     samples = scrape()
     buckets = {"0.1": 1, "2.5": 1, "5.0": 2, "60.0": 3, "3600.0": 3, "+Inf": 4}

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import redis
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 from django.test import Client, override_settings
 
 from robot import services
@@ -16,11 +18,11 @@ from tests.robot.support import HttpStub, IdempotentTarget, Reply, chain_tokens,
 
 ACTOR = services.Actor(source="api", label="tester")
 TOKEN = "t" * 40
-BEARER = {"HTTP_AUTHORIZATION": f"Bearer {TOKEN}"}
+BEARER: dict[str, Any] = {"HTTP_AUTHORIZATION": f"Bearer {TOKEN}"}
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
 
-def retry(name: str = "r1", number: int = 1) -> tuple[int, dict[str, object]]:
+def retry(name: str = "r1", number: int = 1) -> tuple[int, dict[str, Any]]:
     with override_settings(ROBOT_API_TOKEN=TOKEN):
         response = Client().post(f"/api/robots/{name}/cycles/{number}/retry/", "", "application/json", **BEARER)
     return response.status_code, response.json()
@@ -31,7 +33,7 @@ def deliver(robot: Robot) -> None:
     services.records_process(pairs=list(pairs))
 
 
-def one_cycle_with_failures(stub: HttpStub, target: HttpStub, script: IdempotentTarget, **values: object) -> Robot:
+def one_cycle_with_failures(stub: HttpStub, target: HttpStub, script: IdempotentTarget, **values: Any) -> Robot:
     """Run cycle 1 of a started robot in process: records 1 and 3 of 1–4 fail (HTTP 400)."""
     target.handler = script
     stub.handler = lambda seen: Reply(body=[{"id": n} for n in (1, 2, 3, 4)])
@@ -164,7 +166,5 @@ def test_the_admin_action_needs_the_robot_change_permission(stub: HttpStub) -> N
     assert not RobotAudit.objects.exists() and RobotCycle.objects.count() == 1
 
 
-def _perms(*codenames: str) -> list[object]:
-    from django.contrib.auth.models import Permission
-
+def _perms(*codenames: str) -> list[Permission]:
     return list(Permission.objects.filter(codename__in=codenames))
