@@ -100,7 +100,7 @@ def finish_cycle(robot: Robot, cycle: RobotCycle, status: str, error: str = "", 
         cycle.duplicates,
         cycle.cancelled,
     )
-    if robot.is_running and _too_many_failures(robot):
+    if robot.is_running and status == RobotCycle.Status.FAILED and _too_many_failures(robot):
         pause(robot, f"paused after {robot.failed_cycles_in_a_row} consecutive failed cycles; last: {code or status}")
     elif robot.is_running:
         # The pause is measured from the end of this cycle, so cycles never overlap.
