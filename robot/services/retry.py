@@ -16,6 +16,7 @@ from functools import partial
 
 from django.db import transaction
 from django.db.models import F, Max
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from asyncportal import queues
@@ -59,7 +60,8 @@ def cycle_retry_failed(*, name: str, number: int, actor: Actor) -> Retried:
     retry = _open_retry_cycle(robot, cycle, len(failed))
     requeue_into(retry, failed, robot.chunk_size, attempts=0)
     # They were counted as failed when their cycle ended; the retry cycle counts them again when it ends.
-    Robot.objects.filter(pk=robot.pk).update(total_failed=F("total_failed") - len(failed))
+    # Greatest: totals edited by hand must not turn a retry into an integrity error.
+    Robot.objects.filter(pk=robot.pk).update(total_failed=Greatest(F("total_failed") - len(failed), 0))
     jobs = chunks(failed, robot.chunk_size)
     queues.after_commit(partial(queueing.enqueue_records, jobs), f"enqueue {len(failed)} retried records")
     audit(
