@@ -22,7 +22,10 @@ from robot.errors import RobotError
 from robot.models import ProcessedRecord, Robot, RobotAudit, RobotCycle
 from robot.services import Actor
 
-EDITABLE = ("msg", "source_url", "source_secret", "records", "chunk_size", "interval", "target_url", "target_secret")
+EDITABLE = (
+    *("msg", "source_url", "source_secret", "records", "chunk_size", "interval", "target_url", "target_secret"),
+    "max_failed_cycles",
+)
 Operation = Callable[[str, Actor], Robot]
 OPERATIONS: dict[str, tuple[Operation, str]] = {
     "start": (lambda name, actor: services.robot_start(name=name, actor=actor), "started"),
@@ -72,9 +75,9 @@ class RobotAdmin(BaseAdmin):
     actions = ["start_robots", "stop_robots", "stop_robots_now", "run_robots_once"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https", "widget": RedactedURLWidget}}
     readonly_fields = (
-        *("state", "job_id", "next_run_at", "cursor", "cycles_completed", "total_fetched", "total_done"),
-        *("total_failed", "total_duplicates", "total_cancelled", "last_error", "secrets_status"),
-        *("recent_cycles", "recent_audit"),
+        *("state", "paused_reason", "paused_at", "failed_cycles_in_a_row", "job_id", "next_run_at", "cursor"),
+        *("cycles_completed", "total_fetched", "total_done", "total_failed", "total_duplicates", "total_cancelled"),
+        *("last_error", "secrets_status", "recent_cycles", "recent_audit"),
     )
 
     def get_readonly_fields(self, request: HttpRequest, obj: Robot | None = None) -> tuple[str, ...]:
@@ -204,9 +207,30 @@ class RobotAdmin(BaseAdmin):
 
 @admin.register(RobotCycle)
 class RobotCycleAdmin(ReadOnlyAdmin):
-    list_display = ("robot", "number", "status", "error_code", "started_at", "finished_at", "fetched", "done", "failed")
+    list_display = (
+        *("robot", "number", "status", "error_code", "started_at", "finished_at", "fetched", "done", "failed"),
+        "retry_of",
+    )
     list_filter = ("status", "robot")
     ordering = ("-started_at", "-number")
+    actions = ["retry_failed_records"]
+
+    def has_retry_permission(self, request: HttpRequest) -> bool:
+        # Cycles are read-only history; retrying changes the robot, so it takes the robot's change permission.
+        return request.user.has_perm("robot.change_robot")
+
+    @admin.action(description="Retry the failed records of selected cycles", permissions=["retry"])
+    def retry_failed_records(self, request: HttpRequest, queryset: QuerySet[RobotCycle]) -> None:
+        for cycle in queryset.select_related("robot").order_by("robot__name", "number"):
+            try:
+                retried = services.cycle_retry_failed(
+                    name=cycle.robot.name, number=cycle.number, actor=admin_actor(request)
+                )
+            except RobotError as exc:
+                self.message_user(request, f"{cycle}: {exc.message}", messages.WARNING)
+            else:
+                done = f"{retried.requeued} failed records re-queued in cycle {retried.cycle}" if retried.cycle else ""
+                self.message_user(request, f"{cycle}: {done or 'no failed records'}.", messages.SUCCESS)
 
 
 @admin.register(ProcessedRecord)

@@ -184,6 +184,15 @@ def robot_run(request: HttpRequest, actor: Actor, name: str) -> JsonResponse:
     return _chain(services.robot_run_once(name=name, actor=actor))
 
 
+@api_view(["POST"])
+def robot_cycle_retry(request: HttpRequest, actor: Actor, name: str, number: int) -> JsonResponse:
+    """Re-deliver the cycle's failed records in a retry cycle: 202 with how many, 200 with 0 when none failed."""
+    json_body(request)
+    retried = services.cycle_retry_failed(name=name, number=number, actor=actor)
+    body = {"ok": True, "retry_of": retried.retry_of, "cycle": retried.cycle, "requeued": retried.requeued}
+    return JsonResponse(body, status=202 if retried.requeued else 200)
+
+
 @api_view(["GET", "POST"], source=RobotAudit.Source.LEGACY_API)
 def legacy_wstart(request: HttpRequest, actor: Actor) -> JsonResponse:
     name = settings.DEFAULT_ROBOT

@@ -14,6 +14,7 @@ from robot import outbound
 RECORDS_MIN, RECORDS_MAX = 1, 10_000
 INTERVAL_MIN, INTERVAL_MAX = 1, 86_400
 CHUNK_MIN, CHUNK_MAX = 1, 1000
+MAX_FAILED_CYCLES_MAX = 1000
 
 
 class Robot(models.Model):
@@ -22,6 +23,7 @@ class Robot(models.Model):
     class State(models.TextChoices):
         STOPPED = "stopped", "Stopped"
         RUNNING = "running", "Running"
+        PAUSED = "paused", "Paused after failures"
 
     name = models.SlugField(max_length=64, unique=True)
     msg = models.CharField(max_length=500, blank=True)
@@ -52,7 +54,16 @@ class Robot(models.Model):
         validators=[MinValueValidator(CHUNK_MIN), MaxValueValidator(CHUNK_MAX)],
         help_text="Records per RQ job (each record keeps its own claim, outcome and retries).",
     )
+    max_failed_cycles = models.PositiveSmallIntegerField(
+        default=5,
+        validators=[MaxValueValidator(MAX_FAILED_CYCLES_MAX)],
+        help_text="Consecutive failed cycles (fetch or fan-out failed) after which a running robot pauses; 0: never.",
+    )
     state = models.CharField(max_length=16, choices=State.choices, default=State.STOPPED)
+    # Maintained when a regular cycle ends (under the robot lock), reset by a cycle that did not fail and by start.
+    failed_cycles_in_a_row = models.PositiveIntegerField(default=0)
+    paused_at = models.DateTimeField(null=True, blank=True)
+    paused_reason = models.CharField(max_length=255, blank=True, help_text="Why the robot paused itself.")
     # The chain token: id of the one RQ job allowed to start the next cycle ("" when none).
     job_id = models.CharField(max_length=100, blank=True)
     next_run_at = models.DateTimeField(null=True, blank=True)
@@ -76,9 +87,12 @@ class Robot(models.Model):
             models.CheckConstraint(
                 condition=Q(interval__gte=INTERVAL_MIN, interval__lte=INTERVAL_MAX), name="robot_interval_range"
             ),
-            models.CheckConstraint(condition=Q(state__in=["stopped", "running"]), name="robot_state_valid"),
+            models.CheckConstraint(condition=Q(state__in=["stopped", "running", "paused"]), name="robot_state_valid"),
             models.CheckConstraint(
                 condition=Q(chunk_size__gte=CHUNK_MIN, chunk_size__lte=CHUNK_MAX), name="robot_chunk_size_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(max_failed_cycles__lte=MAX_FAILED_CYCLES_MAX), name="robot_max_failed_cycles_range"
             ),
         ]
 
@@ -88,6 +102,10 @@ class Robot(models.Model):
     @property
     def is_running(self) -> bool:
         return self.state == self.State.RUNNING
+
+    @property
+    def is_paused(self) -> bool:
+        return self.state == self.State.PAUSED
 
 
 class RobotCycle(models.Model):
@@ -115,6 +133,8 @@ class RobotCycle(models.Model):
     cancelled = models.PositiveIntegerField(default=0)
     error_code = models.CharField(max_length=32, blank=True, help_text="Stable reason code of a failed cycle.")
     error = models.TextField(blank=True)
+    # A retry cycle fetches nothing: it re-delivers the failed records of cycle ``retry_of`` (moved into it).
+    retry_of = models.PositiveIntegerField(null=True, blank=True, help_text="Number of the cycle it retries.")
 
     class Meta:
         ordering = ["-started_at", "-number"]
@@ -205,6 +225,8 @@ class RobotAudit(models.Model):
         RUN_ONCE = "run_once", "Run once"
         HEAL = "heal", "Heal"
         DELETE = "delete", "Delete"
+        PAUSE = "pause", "Pause after failures"
+        RETRY = "retry", "Retry failed records"
 
     class Source(models.TextChoices):
         ADMIN = "admin", "Admin"

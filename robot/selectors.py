@@ -44,6 +44,10 @@ def robot_status(robot: Robot) -> dict[str, Any]:
         "timedelta": robot.interval,
         "job_id": robot.job_id or None,
         "next_run_at": _iso(robot.next_run_at),
+        "max_failed_cycles": robot.max_failed_cycles,
+        "failed_cycles_in_a_row": robot.failed_cycles_in_a_row,
+        "paused_at": _iso(robot.paused_at),
+        "paused_reason": robot.paused_reason or None,
         "cycles_completed": robot.cycles_completed,
         "current_cycle": cycle_dict(current) if current else None,
         "last_cycle": cycle_dict(last) if last else None,
@@ -84,6 +88,7 @@ def cycle_dict(cycle: RobotCycle) -> dict[str, Any]:
         "cancelled": cycle.cancelled,
         "error_code": cycle.error_code or None,
         "error": cycle.error or None,
+        "retry_of": cycle.retry_of,
     }
 
 

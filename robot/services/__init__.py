@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+from robot.services.audit import SYSTEM, Actor
 from robot.services.control import (
-    SYSTEM,
-    Actor,
     robot_delete,
     robot_delete_refusal,
     robot_run_once,
@@ -19,11 +18,14 @@ from robot.services.params import clean_values
 from robot.services.queueing import tick as robot_tick
 from robot.services.records import records_process
 from robot.services.retention import robot_prune
+from robot.services.retry import Retried, cycle_retry_failed
 
 __all__ = [
     "SYSTEM",
     "Actor",
+    "Retried",
     "clean_values",
+    "cycle_retry_failed",
     "cycle_run",
     "demo_todos",
     "records_process",

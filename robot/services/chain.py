@@ -17,8 +17,9 @@ from django.utils import timezone
 from asyncportal import queues
 from robot import errors
 from robot.errors import RobotError
-from robot.models import PENDING, ProcessedRecord, Robot, RobotCycle
+from robot.models import PENDING, ProcessedRecord, Robot, RobotAudit, RobotCycle
 from robot.services import queueing
+from robot.services.audit import SYSTEM, audit
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +68,8 @@ def record_counts(cycle_id: int) -> dict[str, int]:
 
 
 def finish_cycle(robot: Robot, cycle: RobotCycle, status: str, error: str = "", code: str = "") -> None:
-    """End ``cycle``, add its counts to the robot's totals and, if the robot runs, arm the next cycle."""
+    """End ``cycle``, add its counts to the robot's totals and, if the robot runs, arm the next cycle
+    (or pause the robot when this was one failed cycle too many)."""
     counts = record_counts(cycle.pk)
     cycle.done = counts.get(ProcessedRecord.Status.DONE, 0)
     cycle.failed += counts.get(ProcessedRecord.Status.FAILED, 0)  # plus the items refused at fan-out
@@ -85,6 +87,7 @@ def finish_cycle(robot: Robot, cycle: RobotCycle, status: str, error: str = "", 
         total_duplicates=F("total_duplicates") + cycle.duplicates,
         total_cancelled=F("total_cancelled") + cycle.cancelled,
         **({"last_error": f"cycle {cycle.number}: {error}"[:2000]} if error else {}),
+        **_failure_streak(robot, cycle),
     )
     logger.info(
         "cycle finished robot=%s number=%s status=%s fetched=%s done=%s failed=%s duplicates=%s cancelled=%s",
@@ -97,11 +100,40 @@ def finish_cycle(robot: Robot, cycle: RobotCycle, status: str, error: str = "", 
         cycle.duplicates,
         cycle.cancelled,
     )
-    if robot.is_running:
+    if robot.is_running and status == RobotCycle.Status.FAILED and _too_many_failures(robot):
+        pause(robot, f"paused after {robot.failed_cycles_in_a_row} consecutive failed cycles; last: {code or status}")
+    elif robot.is_running:
         # The pause is measured from the end of this cycle, so cycles never overlap.
         arm(robot, run_at=cycle.finished_at + timedelta(seconds=robot.interval))
     elif robot.job_id:
         disarm(robot)
+
+
+def _failure_streak(robot: Robot, cycle: RobotCycle) -> dict[str, int]:
+    """Count consecutive failed cycles on the (locked) robot row: once per cycle, never per record.
+
+    A retry cycle fetches nothing, so it says nothing about the source and leaves the count alone.
+    """
+    if cycle.retry_of is not None:
+        return {}
+    failed = cycle.status == RobotCycle.Status.FAILED
+    robot.failed_cycles_in_a_row = robot.failed_cycles_in_a_row + 1 if failed else 0
+    return {"failed_cycles_in_a_row": robot.failed_cycles_in_a_row}
+
+
+def _too_many_failures(robot: Robot) -> bool:
+    return 0 < robot.max_failed_cycles <= robot.failed_cycles_in_a_row
+
+
+def pause(robot: Robot, reason: str) -> None:
+    """End the chain of a running robot that keeps failing; only an operator's start resumes it."""
+    robot.state = Robot.State.PAUSED
+    robot.paused_at = timezone.now()
+    robot.paused_reason = reason[:255]
+    robot.save(update_fields=["state", "paused_at", "paused_reason", "updated_at"])
+    disarm(robot)
+    audit(robot, RobotAudit.Action.PAUSE, SYSTEM, reason)
+    logger.warning("robot paused robot=%s: %s", robot.name, reason)
 
 
 def settle_if_complete(robot: Robot, cycle_id: int) -> bool:

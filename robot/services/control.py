@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from django.contrib.auth.base_user import AbstractBaseUser
-from django.contrib.auth.models import AnonymousUser
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -17,42 +14,10 @@ from robot import errors, outbound
 from robot.errors import RobotError
 from robot.models import ProcessedRecord, Robot, RobotAudit, RobotCycle
 from robot.services import chain
+from robot.services.audit import Actor, audit
 from robot.services.params import apply_values
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who asks for a change, and from where (``RobotAudit.Source``)."""
-
-    source: str
-    user: AbstractBaseUser | AnonymousUser | None = None
-    label: str = ""
-    remote_addr: str | None = None
-
-    @property
-    def name(self) -> str:
-        if self.label:
-            return self.label
-        return self.user.get_username() if self.user is not None and self.user.is_authenticated else self.source
-
-
-SYSTEM = Actor(source=RobotAudit.Source.SYSTEM, label="system")
-
-
-def audit(robot: Robot, action: str, actor: Actor, detail: str = "") -> None:
-    user = actor.user if actor.user is not None and actor.user.is_authenticated else None
-    RobotAudit.objects.create(
-        robot=robot,
-        robot_name=robot.name,
-        action=action,
-        actor_id=user.pk if user is not None else None,
-        actor_label=actor.name[:150],
-        source=actor.source,
-        remote_addr=actor.remote_addr,
-        detail=detail[:255],
-    )
 
 
 def robot_save(*, name: str, values: Mapping[str, Any], actor: Actor) -> tuple[Robot, bool]:
@@ -83,13 +48,16 @@ def _save(name: str, values: Mapping[str, Any], actor: Actor) -> tuple[Robot, bo
 
 @transaction.atomic
 def robot_start(*, name: str, values: Mapping[str, Any] | None = None, actor: Actor) -> Robot:
-    """Move a stopped robot to running and start its chain now; refuse with ``already_running``."""
+    """Move a stopped or paused robot to running and start its chain now; refuse with ``already_running``.
+
+    Starting is the operator's answer to a pause: the count of failed cycles starts again from zero.
+    """
     robot = chain.lock_robot(name=name)
     if robot.is_running:
         raise RobotError(errors.ALREADY_RUNNING, f"Robot {name} is already running.")
     changed = apply_values(robot, values or {})
     robot.state = Robot.State.RUNNING
-    robot.save(update_fields=[*changed, "state", "updated_at"])
+    robot.save(update_fields=[*changed, "state", *_unpause(robot), "updated_at"])
     if chain.unfinished_cycle(robot) is None:
         chain.arm(robot)
     # Otherwise the unfinished cycle (stopped a moment ago) arms the next one when it ends: still one chain.
@@ -102,7 +70,7 @@ def robot_stop(*, name: str, now: bool = False, actor: Actor) -> Robot:
     """Stop scheduling cycles (idempotent); with ``now`` also cancel the current cycle's queued records."""
     robot = chain.lock_robot(name=name)
     robot.state = Robot.State.STOPPED
-    robot.save(update_fields=["state", "updated_at"])
+    robot.save(update_fields=["state", *_unpause(robot), "updated_at"])
     chain.disarm(robot)
     cancelled = _cancel_current_cycle(robot) if now else 0
     action = RobotAudit.Action.STOP_NOW if now else RobotAudit.Action.STOP
@@ -171,6 +139,14 @@ def _cancel_current_cycle(robot: Robot) -> int:
     chain.settle_if_complete(robot, cycle.pk)
     logger.info("robot stopped now robot=%s cycle=%s cancelled=%s", robot.name, cycle.number, cancelled)
     return cancelled
+
+
+def _unpause(robot: Robot) -> list[str]:
+    """Forget a pause and the failures that led to it; return the fields to save."""
+    robot.failed_cycles_in_a_row = 0
+    robot.paused_at = None
+    robot.paused_reason = ""
+    return ["failed_cycles_in_a_row", "paused_at", "paused_reason"]
 
 
 def _describe(values: Mapping[str, Any]) -> str:

@@ -139,7 +139,7 @@ def _fan_out(cycle_id: int, items: list[Any]) -> None:
         if adopted:
             # They were counted as cancelled when their cycle ended; they are counted again by this one.
             Robot.objects.filter(pk=robot.pk).update(total_cancelled=F("total_cancelled") - len(adopted))
-        jobs = _chunks(adopted, robot.chunk_size) + _chunks(created[len(adopted) :], robot.chunk_size)
+        jobs = chunks(adopted, robot.chunk_size) + chunks(created[len(adopted) :], robot.chunk_size)
         queues.after_commit(partial(queueing.enqueue_records, jobs), f"enqueue {len(created)} records")
         if not created:
             chain.finish_cycle(robot, cycle, RobotCycle.Status.FINISHED)
@@ -153,9 +153,16 @@ def _cancelled(robot: Robot) -> QuerySet[ProcessedRecord]:
 def _adopt_cancelled(robot: Robot, cycle: RobotCycle) -> list[ProcessedRecord]:
     """Move up to ``robot.records`` records cancelled by a stop-now into ``cycle``, queued under new dispatches."""
     adopted = list(_cancelled(robot).only("pk", "dispatch")[: robot.records])
+    requeue_into(cycle, adopted, robot.chunk_size)
+    return adopted
+
+
+def requeue_into(cycle: RobotCycle, records: list[ProcessedRecord], chunk_size: int, **reset: Any) -> None:
+    """Move final records into ``cycle``, queued again under new dispatches (fencing out any old job), one new
+    job id per ``chunk_size`` records; ``records`` get their new dispatch and job id. Under the robot lock."""
     now = timezone.now()
-    for start in range(0, len(adopted), robot.chunk_size):
-        part = adopted[start : start + robot.chunk_size]
+    for start in range(0, len(records), chunk_size):
+        part = records[start : start + chunk_size]
         job_id = queueing.record_job_id(part[0].pk, part[0].dispatch + 1)
         for record in part:
             record.dispatch += 1
@@ -169,11 +176,11 @@ def _adopt_cancelled(robot: Robot, cycle: RobotCycle) -> list[ProcessedRecord]:
             finished_at=None,
             lease_until=None,
             error="",
+            **reset,
         )
-    return adopted
 
 
-def _chunks(records: list[ProcessedRecord], size: int) -> list[tuple[str, list[tuple[int, int]]]]:
+def chunks(records: list[ProcessedRecord], size: int) -> list[tuple[str, list[tuple[int, int]]]]:
     return [
         (records[start].job_id, [(record.pk, record.dispatch) for record in records[start : start + size]])
         for start in range(0, len(records), size)

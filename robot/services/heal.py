@@ -20,7 +20,7 @@ from rq.job import JobStatus
 from asyncportal import queues
 from robot.models import PENDING, ProcessedRecord, Robot, RobotAudit, RobotCycle
 from robot.services import chain, queueing, records
-from robot.services.control import SYSTEM, audit
+from robot.services.audit import SYSTEM, audit
 
 logger = logging.getLogger(__name__)
 

@@ -19,11 +19,19 @@ SETTINGS = {
     "chunk_size": "chunk_size",
     "timedelta": "interval",
     "msg": "msg",
+    "max_failed_cycles": "max_failed_cycles",
 }
 TARGET = {"target_url": "target_url", "target_secret": "target_secret"}
 EDITABLE = {**SETTINGS, **TARGET}
-START = {"timedelta": "interval", "records": "records", "chunk_size": "chunk_size", "msg": "msg", "rplstatus": ""}
-INTEGER_FIELDS = {"records", "chunk_size", "timedelta"}
+START = {
+    "timedelta": "interval",
+    "records": "records",
+    "chunk_size": "chunk_size",
+    "msg": "msg",
+    "max_failed_cycles": "max_failed_cycles",
+    "rplstatus": "",
+}
+INTEGER_FIELDS = {"records", "chunk_size", "timedelta", "max_failed_cycles"}
 TEXT_FIELDS = {"source_url", "msg", "target_url", "rplstatus", "source_secret", "target_secret"}
 NULLABLE_FIELDS = {"target_url", "msg", "source_secret", "target_secret"}
 JSON_NAME = {model: json for json, model in EDITABLE.items()}

@@ -100,10 +100,13 @@ def test_saving_the_form_changes_settings_but_never_state_token_or_totals(
     robot = make_robot(source_url=stub.url)
     Robot.objects.filter(pk=robot.pk).update(state="running", job_id="robot-1-live", total_done=9)
     form = {"msg": "edited", "source_url": stub.url, "records": 8, "chunk_size": 4, "interval": 3, "target_url": ""}
-    response = admin_client_.post(reverse("admin:robot_robot_change", args=[robot.pk]), form)
+    response = admin_client_.post(
+        reverse("admin:robot_robot_change", args=[robot.pk]), {**form, "max_failed_cycles": 0}
+    )
     robot.refresh_from_db()
     assert response.status_code == 302
     assert (robot.msg, robot.records, robot.chunk_size, robot.interval) == ("edited", 8, 4, 3)
+    assert robot.max_failed_cycles == 0
     assert (robot.state, robot.job_id, robot.total_done) == ("running", "robot-1-live", 9)
     assert RobotAudit.objects.get().action == "update"
 
@@ -117,6 +120,7 @@ def test_adding_a_robot_creates_it_stopped_and_audited(admin_client_: Client, st
         "chunk_size": 10,
         "interval": 15,
         "target_url": "",
+        "max_failed_cycles": 5,
     }
     response = admin_client_.post(reverse("admin:robot_robot_add"), form)
     assert response.status_code == 302

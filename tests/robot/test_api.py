@@ -56,6 +56,7 @@ ENDPOINTS = [
     ("get", "/api/wstart"),
     ("post", "/api/wstart"),
     ("delete", "/api/wstop"),
+    ("post", "/api/robots/demo/cycles/1/retry/"),
 ]
 
 

@@ -48,9 +48,11 @@ def test_a_source_id_is_stored_once_per_robot() -> None:
         ("interval", 86_401),
         ("chunk_size", 0),
         ("chunk_size", 1001),
+        ("max_failed_cycles", 1001),
+        ("state", "halted"),
     ],
 )
-def test_ranges_are_enforced_by_the_database(field: str, value: int) -> None:
+def test_ranges_are_enforced_by_the_database(field: str, value: object) -> None:
     r = robot()
     with pytest.raises(IntegrityError), transaction.atomic():
         Robot.objects.filter(pk=r.pk).update(**{field: value})
@@ -67,3 +69,10 @@ def test_a_new_record_is_queued_under_dispatch_one_without_a_lease() -> None:
 def test_every_record_status_is_either_pending_or_final() -> None:
     assert set(PENDING).isdisjoint(FINAL)
     assert {*PENDING, *FINAL} == set(ProcessedRecord.Status.values)
+
+
+def test_the_three_states_are_valid_in_the_database() -> None:
+    r = robot()
+    for state in ("running", "paused", "stopped"):
+        Robot.objects.filter(pk=r.pk).update(state=state)
+    assert set(Robot.State.values) == {"stopped", "running", "paused"}
