@@ -139,7 +139,7 @@ def test_history_admins_are_read_only_lists(admin_client_: Client, stub: HttpStu
 
 def robot_form(**values: Any) -> dict[str, Any]:
     form = {"name": "keyed", "msg": "", "records": 20, "chunk_size": 10, "interval": 15, "target_url": ""}
-    return {**form, "source_secret": "", "target_secret": "", **values}
+    return {**form, "source_secret": "", "target_secret": "", "max_failed_cycles": 5, **values}
 
 
 def test_the_admin_refuses_url_credentials_and_never_echoes_them(admin_client_: Client) -> None:
