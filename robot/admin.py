@@ -71,10 +71,8 @@ class RobotAdmin(BaseAdmin):
         css = {"all": ("robot/panel.css",)}
         js = ("robot/panel.js",)
 
-    readonly_fields = (
-        *("state", "job_id", "next_run_at", "cursor", "cycles_completed", "total_fetched", "total_done"),
-        *("total_failed", "total_duplicates", "total_cancelled"),
-    )
+    # What changes while the robot works is on the live panel above the form, not in these fields.
+    readonly_fields = ("job_id", "cursor")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Robot]:
         last = RobotCycle.objects.filter(robot=OuterRef("pk"), finished_at__isnull=False).order_by("-number")
@@ -185,7 +183,7 @@ class RobotAdmin(BaseAdmin):
         if status is None:
             return "-"
         done, failed, fetched = robot.last_done, robot.last_failed, robot.last_fetched  # type: ignore[attr-defined]
-        return f"{status}: {done} done, {failed} failed of {fetched}"
+        return f"{status}: {done} of {fetched} done, {failed} failed"
 
     @admin.display(description="duration")
     def last_duration(self, robot: Robot) -> str:
@@ -198,7 +196,7 @@ class RobotAdmin(BaseAdmin):
             return "-"
         return f"{(robot.last_done + robot.last_failed) / seconds:.1f}"  # type: ignore[attr-defined]
 
-    @admin.display(description="totals (done / failed / fetched)")
+    @admin.display(description="done / failed / fetched")
     def totals(self, robot: Robot) -> str:
         return f"{robot.total_done} / {robot.total_failed} / {robot.total_fetched}"
 

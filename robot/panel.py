@@ -157,7 +157,7 @@ def panel(robot: Robot, operations: tuple[str, ...], *, now: datetime | None = N
         "current": current,
         "progress": progress(current, now) if current else None,
         "last_error": error_sentence(failed, now),
-        "chart": chart.cycles_chart(list(reversed(recent))),
+        "chart": chart.cycles_chart([cycle for cycle in reversed(recent) if cycle.finished_at is not None]),
         "cycles": cycle_rows(recent[:10], now),
         "audits": [(audit, human_time(audit.created_at, now)) for audit in robot.audits.all()[:10]],
         "queues": stats,

@@ -1,6 +1,7 @@
 // Keep the robot control panel live: re-fetch the server-rendered panel every 2 s and swap it in, and count
 // the next cycle's countdown down every second in between. Without this script the page is complete, not live.
-(function () {
+// The admin loads it in <head>, so it starts once the page is parsed.
+document.addEventListener("DOMContentLoaded", function () {
   "use strict";
   var root = document.getElementById("robot-panel");
   if (!root) {
@@ -42,4 +43,4 @@
 
   window.setInterval(tick, 1000);
   window.setTimeout(poll, 2000);
-})();
+});

@@ -119,9 +119,17 @@ def test_recent_cycles_are_charted_and_listed_with_durations(staff: Client, stub
     html = fragment(staff, robot)
     assert '<svg class="robot-chart"' in html
     assert "<title>cycle 1: 3 done</title>" in html and "<title>cycle 1: 1 failed</title>" in html
-    assert "<title>cycle 2: 2 done</title>" in html and "<polyline" in html
+    assert "<title>cycle 2: 2 done</title>" in html and "<title>cycle 2: 75.0 s</title></circle>" in html
     assert "<td>4.0 s</td>" in html and "<td>1 min 15 s</td>" in html
     assert "<td>1.0</td>" in html  # cycle 1: (3 done + 1 failed) / 4 s
+
+
+def test_the_chart_leaves_out_the_running_cycle(stub: HttpStub) -> None:
+    robot = make_robot(source_url=stub.url)
+    RobotCycle.objects.create(robot=robot, number=1, started_at=timezone.now())
+    assert panel.panel(robot, ())["chart"] == ""
+    finished = finished_cycle(robot, 0, 1.0, status="finished", fetched=1, done=1)
+    assert "cycle 0: 1 done" in panel.panel(robot, ())["chart"] and finished.number == 0
 
 
 def test_the_audit_trail_says_who_did_what_from_where(staff: Client, stub: HttpStub) -> None:
@@ -178,7 +186,7 @@ def test_the_list_shows_state_last_cycle_and_rate_in_constant_queries(staff: Cli
     with CaptureQueriesContext(connection) as one:
         html = staff.get("/admin/robot/robot/").content.decode()
     assert 'robot-badge-running">running<' in html
-    assert "finished: 6 done, 2 failed of 8" in html and '<td class="field-last_rate">2.0</td>' in html
+    assert "finished: 6 of 8 done, 2 failed" in html and '<td class="field-last_rate">2.0</td>' in html
     assert "in 1 min 29 s" in html or "in 1 min 30 s" in html
     for name in "bcde":
         finished_cycle(make_robot(name, source_url=stub.url), 1, 1.0, status="finished")
