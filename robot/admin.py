@@ -183,7 +183,7 @@ class RobotAdmin(BaseAdmin):
         if status is None:
             return "-"
         done, failed, fetched = robot.last_done, robot.last_failed, robot.last_fetched  # type: ignore[attr-defined]
-        return f"{status}: {done} of {fetched} done, {failed} failed"
+        return f"{status}: {done}/{fetched} done" + (f", {failed} failed" if failed else "")
 
     @admin.display(description="duration")
     def last_duration(self, robot: Robot) -> str:
@@ -196,9 +196,10 @@ class RobotAdmin(BaseAdmin):
             return "-"
         return f"{(robot.last_done + robot.last_failed) / seconds:.1f}"  # type: ignore[attr-defined]
 
-    @admin.display(description="done / failed / fetched")
+    @admin.display(description="totals")
     def totals(self, robot: Robot) -> str:
-        return f"{robot.total_done} / {robot.total_failed} / {robot.total_fetched}"
+        failed = f", {robot.total_failed} failed" if robot.total_failed else ""
+        return f"{robot.total_done}/{robot.total_fetched} done{failed}"
 
     @staticmethod
     def _last_seconds(robot: Robot) -> float | None:

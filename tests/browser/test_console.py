@@ -81,6 +81,8 @@ def test_the_operator_starts_the_demo_robot_watches_it_work_and_stops_it(
     start_worker(ROBOT, RECORDS)
     start_sweeper()
     log_in(page, live_server)
+    expect(page.locator("#queue-module")).to_contain_text("records")
+    shoot(page, "admin-index")
     page.get_by_role("link", name="Robots").click()
     page.get_by_role("link", name=name, exact=True).click()
     expect(page.locator('[data-field="state"]')).to_have_text("stopped")
@@ -108,7 +110,7 @@ def test_the_operator_starts_the_demo_robot_watches_it_work_and_stops_it(
     expect(page.locator("[data-countdown]")).to_have_count(0)
     page.goto(f"{live_server.url}/admin/robot/robot/")
     expect(page.locator(".robot-badge-stopped")).to_have_text("stopped")
-    expect(page.locator(".field-last_cycle")).to_contain_text(re.compile(r"finished: \d+ of 20 done"))
+    expect(page.locator(".field-last_cycle")).to_contain_text(re.compile(r"finished: \d+/20 done"))
     shoot(page, "robots")
 
 
