@@ -102,8 +102,8 @@ class Progress:
     @property
     def percent(self) -> dict[str, float]:
         total = max(self.fetched, 1)
-        parts = {"done": self.done, "failed": self.failed, "duplicates": self.duplicates}
-        return {name: round(100 * value / total, 1) for name, value in {**parts, "cancelled": self.cancelled}.items()}
+        parts = {"done": self.done, "failed": self.failed, "duplicates": self.duplicates, "cancelled": self.cancelled}
+        return {name: round(100 * value / total, 1) for name, value in parts.items()}
 
     @property
     def rate(self) -> str:
