@@ -80,7 +80,7 @@ def error_sentence(cycle: RobotCycle | None, now: datetime) -> str:
         return ""
     lead = ERROR_LEADS.get(cycle.error_code, f"Cycle {cycle.number} ended {cycle.status}")
     detail = f": {cycle.error}" if cycle.error else ""
-    return f"{lead}{detail} (cycle {cycle.number}, {human_time(cycle.finished_at or cycle.started_at, now)})."
+    return f"{lead}{detail} — cycle {cycle.number}, {human_time(cycle.finished_at or cycle.started_at, now)}."
 
 
 @dataclass
@@ -152,7 +152,7 @@ def panel(robot: Robot, operations: tuple[str, ...], *, now: datetime | None = N
         "robot": robot,
         "phase": phase,
         "paused_reason": str(getattr(robot, "paused_reason", "")),
-        "operations": [name for name in PHASE_OPERATIONS[phase] if name in operations],
+        "operations": [name for name in PHASE_OPERATIONS.get(phase, PHASE_OPERATIONS["stopped"]) if name in operations],
         "next_in": seconds_to_next(robot, current, now),
         "current": current,
         "progress": progress(current, now) if current else None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -108,8 +109,22 @@ def test_the_last_error_is_a_sentence_saying_what_the_source_answered(staff: Cli
     cycle = finished_cycle(robot, 1, 0.5, status="failed")
     RobotCycle.objects.filter(pk=cycle.pk).update(error_code="fetch_http_status", error="the source answered HTTP 503")
     html = fragment(staff, robot)
-    assert "<strong>Last error:</strong> The source refused the fetch: the source answered HTTP 503 (cycle 1, " in html
-    assert "min 0 s ago)" in html or " s ago)" in html
+    assert "<strong>Last error:</strong> The source refused the fetch: the source answered HTTP 503 — cycle 1, " in html
+    assert re.search(r"\(9 min \d+ s ago\)\.</p>", html)  # finished_cycle(number=1) ended 9 minutes ago
+
+
+@pytest.mark.parametrize(
+    ("code", "lead"),
+    [
+        ("fetch_timeout", "The source did not answer in time: boom — cycle 1, "),
+        ("worker_lost", "The worker running the cycle was lost: boom — cycle 1, "),
+        ("", "Cycle 1 ended failed: boom — cycle 1, "),
+    ],
+)
+def test_every_error_code_reads_as_a_sentence(stub: HttpStub, code: str, lead: str) -> None:
+    cycle = finished_cycle(make_robot(source_url=stub.url), 1, 1.0, status="failed", error_code=code, error="boom")
+    sentence = panel.error_sentence(cycle, timezone.now())
+    assert sentence.startswith(lead) and sentence.endswith(" ago).")  # "… — cycle 1, 14:02:11 (9 min 0 s ago)."
 
 
 def test_recent_cycles_are_charted_and_listed_with_durations(staff: Client, stub: HttpStub) -> None:
