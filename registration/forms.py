@@ -36,6 +36,13 @@ class RegistrationForm(forms.Form):
         widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "tel"}),
     )
 
+    def autofocus_first_error(self) -> None:
+        """Put the cursor in the first field with an error, so it is what a screen reader announces first."""
+        for name in self.fields:
+            if name in self.errors:
+                self.fields[name].widget.attrs["autofocus"] = True
+                return
+
     def clean_login(self) -> str:
         login: str = self.cleaned_data["login"]
         if selectors.login_is_taken(login=login):

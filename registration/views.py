@@ -15,9 +15,25 @@ from registration import selectors, throttle
 from registration.errors import RateLimited
 from registration.forms import RegistrationForm, submit
 
+# The way a registration goes, step by step; failed and rejected stop it at "processing".
+STEPS = (("pending", "Stored"), ("queued", "Queued"), ("processing", "Processing"), ("done", "Done"))
+
 
 class HttpResponseSeeOther(HttpResponseRedirect):
     status_code = 303
+
+
+def status_steps(status: str) -> list[tuple[str, str, str]]:
+    """Return each step's name, label and state: complete, current, todo or failed (status.js mirrors it)."""
+    names = [name for name, _ in STEPS]
+    if status == "done":
+        return [(name, label, "complete") for name, label in STEPS]
+    # Failed and rejected are decided by the job, so they stop the way at "processing".
+    reached, here = (names.index(status), "current") if status in names else (names.index("processing"), "failed")
+    return [
+        (name, label, "complete" if i < reached else here if i == reached else "todo")
+        for i, (name, label) in enumerate(STEPS)
+    ]
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
@@ -32,6 +48,7 @@ def register(request: HttpRequest) -> HttpResponse:
     form = RegistrationForm(request.POST)
     registration = submit(form)
     if registration is None:
+        form.autofocus_first_error()
         # 422: the submission was understood but refused; browsers render the page with its errors all the same.
         return render(request, "registration/register.html", {"form": form}, status=422)
     return HttpResponseSeeOther(reverse("registration:status", args=[registration.pk]))
@@ -52,4 +69,5 @@ def status(request: HttpRequest, registration_id: uuid.UUID) -> HttpResponse:
     registration = selectors.registration_get(registration_id=registration_id)
     if registration is None:
         raise Http404("No such registration")
-    return render(request, "registration/status.html", {"registration": registration, "queue": REGISTRATIONS})
+    context = {"registration": registration, "queue": REGISTRATIONS, "steps": status_steps(registration.status)}
+    return render(request, "registration/status.html", context)

@@ -1,4 +1,4 @@
-"""Robot admin: actions and change-page buttons call the services; history (cycles, records, audit) is
+"""Robot admin: actions and the control panel's buttons call the services; history (cycles, records, audit) is
 read-only and cannot be deleted here; a robot is deleted only through ``robot_delete``."""
 
 from __future__ import annotations
@@ -10,14 +10,15 @@ from django.contrib import admin, messages
 from django.contrib.admin.widgets import AdminURLFieldWidget
 from django.core.exceptions import PermissionDenied
 from django.db import models
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.forms import ModelForm
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
-from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString
+from django.utils import timezone
+from django.utils.html import format_html
 
-from robot import outbound, services
+from robot import outbound, panel, services
 from robot.errors import RobotError
 from robot.models import ProcessedRecord, Robot, RobotAudit, RobotCycle
 from robot.services import Actor
@@ -26,12 +27,16 @@ EDITABLE = (
     *("msg", "source_url", "source_secret", "records", "chunk_size", "interval", "target_url", "target_secret"),
     "max_failed_cycles",
 )
-Operation = Callable[[str, Actor], Robot]
+Operation = Callable[[str, Actor], object]
 OPERATIONS: dict[str, tuple[Operation, str]] = {
     "start": (lambda name, actor: services.robot_start(name=name, actor=actor), "started"),
     "stop": (lambda name, actor: services.robot_stop(name=name, actor=actor), "stopped"),
     "stop-now": (lambda name, actor: services.robot_stop(name=name, now=True, actor=actor), "stopped now"),
     "run-once": (lambda name, actor: services.robot_run_once(name=name, actor=actor), "running one cycle"),
+    "retry-failed": (
+        lambda name, actor: services.robot_retry_latest_failed(name=name, actor=actor),
+        "retrying the failed records of its latest cycle that had any",
+    ),
 }
 
 
@@ -40,7 +45,15 @@ if TYPE_CHECKING:
 else:  # ModelAdmin is not subscriptable at run time (no django-stubs-ext monkeypatch in settings).
     BaseAdmin = admin.ModelAdmin
 
-BUTTONS = (("start", "Start"), ("stop", "Stop"), ("stop-now", "Stop now"), ("run-once", "Run one cycle now"))
+BUTTONS = {
+    "start": "Start",
+    "stop": "Stop",
+    "stop-now": "Stop now",
+    "run-once": "Run one cycle now",
+    "retry-failed": "Retry failed records",
+}
+# The list's "last cycle" columns: one subquery per column, so the list costs one query whatever its length.
+LAST_CYCLE = ("status", "started_at", "finished_at", "done", "failed", "fetched")
 
 
 def admin_actor(request: HttpRequest) -> Actor:
@@ -69,16 +82,24 @@ class ReadOnlyAdmin(BaseAdmin):
 
 @admin.register(Robot)
 class RobotAdmin(BaseAdmin):
-    list_display = ("name", "state", "interval", "records", "cycles_completed", "total_done", "total_failed")
+    list_display = ("name", "state_badge", "next_run", "last_cycle", "last_duration", "last_rate", "totals")
     list_filter = ("state",)
     search_fields = ("name", "msg", "source_url")
     actions = ["start_robots", "stop_robots", "stop_robots_now", "run_robots_once"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https", "widget": RedactedURLWidget}}
-    readonly_fields = (
-        *("state", "paused_reason", "paused_at", "failed_cycles_in_a_row", "job_id", "next_run_at", "cursor"),
-        *("cycles_completed", "total_fetched", "total_done", "total_failed", "total_duplicates", "total_cancelled"),
-        *("last_error", "secrets_status", "recent_cycles", "recent_audit"),
-    )
+
+    class Media:
+        css = {"all": ("robot/panel.css",)}
+        js = ("robot/panel.js",)
+
+    # What changes while the robot works is on the live panel above the form, not in these fields.
+    readonly_fields = ("job_id", "cursor", "secrets_status")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Robot]:
+        last = RobotCycle.objects.filter(robot=OuterRef("pk"), finished_at__isnull=False).order_by("-number")
+        annotations = {f"last_{name}": Subquery(last.values(name)[:1]) for name in LAST_CYCLE}
+        robots: QuerySet[Robot] = super().get_queryset(request).annotate(**annotations)
+        return robots
 
     def get_readonly_fields(self, request: HttpRequest, obj: Robot | None = None) -> tuple[str, ...]:
         return ("name", *self.readonly_fields) if obj else ()
@@ -145,7 +166,8 @@ class RobotAdmin(BaseAdmin):
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
-        context = {**(extra_context or {}), "robot_buttons": BUTTONS}
+        robot = self.get_object(request, object_id)
+        context = {**(extra_context or {}), **(self._panel_context(request, robot) if robot else {})}
         return super().change_view(request, object_id, form_url, context)
 
     def get_urls(self) -> list[URLPattern]:
@@ -154,10 +176,13 @@ class RobotAdmin(BaseAdmin):
             self.admin_site.admin_view(self.control_view),
             name="robot_robot_control",
         )
-        return [control, *super().get_urls()]
+        fragment = path(
+            "<path:object_id>/panel/", self.admin_site.admin_view(self.panel_view), name="robot_robot_panel"
+        )
+        return [control, fragment, *super().get_urls()]
 
     def control_view(self, request: HttpRequest, object_id: str, operation: str) -> HttpResponse:
-        """The change page's buttons: POST only, staff with change permission."""
+        """The control panel's buttons: POST only, staff with change permission."""
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         robot = self.get_object(request, object_id)
@@ -177,32 +202,62 @@ class RobotAdmin(BaseAdmin):
         ]
         return "; ".join(shown) or "none"
 
-    @admin.display(description="Recent cycles")
-    def recent_cycles(self, robot: Robot) -> SafeString:
-        rows = format_html_join(
-            "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}/{}/{}/{}/{}</td><td>{}</td></tr>",
-            (
-                (c.number, c.status, c.started_at, c.finished_at or "-", c.fetched, c.done, c.failed)
-                + (c.duplicates, c.cancelled, c.error or "")
-                for c in robot.cycles.order_by("-number")[:10]
-            ),
-        )
-        head = "<tr><th>#</th><th>status</th><th>started</th><th>finished</th>"
-        head += "<th>fetched/done/failed/dup/cancelled</th><th>error</th></tr>"
-        return format_html("<table>{}{}</table>", SafeString(head), rows)
+    def panel_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The control panel alone, server-rendered, for panel.js to swap in."""
+        robot = self.get_object(request, object_id)
+        if robot is None:
+            raise Http404
+        if not self.has_view_permission(request, robot):
+            raise PermissionDenied
+        # admin_view marks it never_cache: every poll reads the database afresh.
+        return TemplateResponse(request, "admin/robot/robot/panel.html", self._panel_context(request, robot))
 
-    @admin.display(description="Recent audit")
-    def recent_audit(self, robot: Robot) -> SafeString:
-        rows = format_html_join(
-            "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            (
-                (a.created_at, a.action, a.actor_label, a.source, a.remote_addr or "-", a.detail)
-                for a in robot.audits.all()[:10]
-            ),
-        )
-        return format_html("<table>{}</table>", rows)
+    def _panel_context(self, request: HttpRequest, robot: Robot) -> dict[str, Any]:
+        known = tuple(OPERATIONS) if self.has_change_permission(request, robot) else ()
+        context = panel.panel(robot, known)
+        context["buttons"] = [(name, BUTTONS[name]) for name in context["operations"]]
+        return context
+
+    @admin.display(description="state", ordering="state")
+    def state_badge(self, robot: Robot) -> str:
+        phase = panel.robot_phase(robot)
+        return format_html('<span class="robot-badge robot-badge-{}">{}</span>', phase, phase)
+
+    @admin.display(description="next run", ordering="next_run_at")
+    def next_run(self, robot: Robot) -> str:
+        if not robot.is_running or robot.next_run_at is None or not robot.job_id:
+            return "-"
+        seconds = max((robot.next_run_at - timezone.now()).total_seconds(), 0.0)
+        return "due now" if seconds < 1 else f"in {panel.human_seconds(seconds)}"
+
+    @admin.display(description="last cycle")
+    def last_cycle(self, robot: Robot) -> str:
+        status = getattr(robot, "last_status", None)
+        if status is None:
+            return "-"
+        done, failed, fetched = robot.last_done, robot.last_failed, robot.last_fetched  # type: ignore[attr-defined]
+        return f"{status}: {done}/{fetched} done" + (f", {failed} failed" if failed else "")
+
+    @admin.display(description="duration")
+    def last_duration(self, robot: Robot) -> str:
+        return panel.human_seconds(self._last_seconds(robot))
+
+    @admin.display(description="records/s")
+    def last_rate(self, robot: Robot) -> str:
+        seconds = self._last_seconds(robot)
+        if not seconds:
+            return "-"
+        return f"{(robot.last_done + robot.last_failed) / seconds:.1f}"  # type: ignore[attr-defined]
+
+    @admin.display(description="totals")
+    def totals(self, robot: Robot) -> str:
+        failed = f", {robot.total_failed} failed" if robot.total_failed else ""
+        return f"{robot.total_done}/{robot.total_fetched} done{failed}"
+
+    @staticmethod
+    def _last_seconds(robot: Robot) -> float | None:
+        started, finished = getattr(robot, "last_started_at", None), getattr(robot, "last_finished_at", None)
+        return (finished - started).total_seconds() if started and finished else None
 
 
 @admin.register(RobotCycle)

@@ -18,7 +18,7 @@ from robot.services.params import clean_values
 from robot.services.queueing import tick as robot_tick
 from robot.services.records import records_process
 from robot.services.retention import robot_prune
-from robot.services.retry import Retried, cycle_retry_failed
+from robot.services.retry import Retried, cycle_retry_failed, robot_retry_latest_failed
 
 __all__ = [
     "SYSTEM",
@@ -34,6 +34,7 @@ __all__ = [
     "robot_ensure_demo",
     "robot_heal_all",
     "robot_prune",
+    "robot_retry_latest_failed",
     "robot_run_once",
     "robot_save",
     "robot_start",

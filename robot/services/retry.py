@@ -71,6 +71,16 @@ def cycle_retry_failed(*, name: str, number: int, actor: Actor) -> Retried:
     return Retried(retry_of=number, cycle=retry.number, requeued=len(failed))
 
 
+def robot_retry_latest_failed(*, name: str, actor: Actor) -> Retried:
+    """Retry the failed records of the robot's latest finished cycle that had any (the panel's button)."""
+    latest = (
+        RobotCycle.objects.filter(robot__name=name, finished_at__isnull=False, failed__gt=0).order_by("-number").first()
+    )
+    if latest is None:
+        raise RobotError(errors.NOT_FOUND, f"Robot {name} has no finished cycle with failed records.")
+    return cycle_retry_failed(name=name, number=latest.number, actor=actor)
+
+
 def _open_retry_cycle(robot: Robot, cycle: RobotCycle, size: int) -> RobotCycle:
     now = timezone.now()
     return RobotCycle.objects.create(

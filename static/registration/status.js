@@ -2,6 +2,7 @@
 (function () {
   "use strict";
   var FINAL = ["done", "failed", "rejected"];
+  var STEPS = ["pending", "queued", "processing", "done"];
   var root = document.getElementById("registration-status");
   if (!root) {
     return;
@@ -9,6 +10,36 @@
 
   function field(name) {
     return root.querySelector('[data-field="' + name + '"]');
+  }
+
+  // The same states as registration.views.status_steps.
+  function stepState(index, status) {
+    if (status === "done") {
+      return "complete";
+    }
+    var reached = STEPS.indexOf(status);
+    var here = "current";
+    if (reached === -1) {
+      reached = STEPS.indexOf("processing");
+      here = "failed";
+    }
+    return index < reached ? "complete" : index === reached ? here : "todo";
+  }
+
+  function renderSteps(status) {
+    root.querySelectorAll("[data-step]").forEach(function (node) {
+      var state = stepState(STEPS.indexOf(node.dataset.step), status);
+      node.className = "step step-" + state;
+      node.querySelector("[data-step-state]").textContent = " (" + state + ")";
+      if (state === "current" || state === "failed") {
+        node.setAttribute("aria-current", "step");
+      } else {
+        node.removeAttribute("aria-current");
+      }
+    });
+    root.querySelectorAll("[data-outcome]").forEach(function (node) {
+      node.hidden = node.dataset.outcome !== status;
+    });
   }
 
   function render(data) {
@@ -20,6 +51,7 @@
     root.querySelectorAll("[data-reason]").forEach(function (node) {
       node.hidden = !data.reason;
     });
+    renderSteps(data.status);
     root.dataset.status = data.status;
   }
 

@@ -91,3 +91,48 @@ def test_status_page_of_a_final_registration_shows_the_reason_and_stops_refreshi
 @pytest.mark.django_db
 def test_status_page_of_an_unknown_id_is_404(client: Client) -> None:
     assert client.get(f"/register/{uuid.uuid4()}/").status_code == 404
+
+
+@pytest.mark.django_db
+def test_the_first_field_with_an_error_gets_the_focus_and_its_error_is_described(client: Client) -> None:
+    html = client.post("/register/", valid(login="has space", phone="12ab")).content.decode()
+    login = re.search(r'<input [^>]*name="login"[^>]*>', html)
+    phone = re.search(r'<input [^>]*name="phone"[^>]*>', html)
+    assert login and phone
+    assert "autofocus" in login.group() and "autofocus" not in phone.group()
+    assert 'aria-describedby="id_login_helptext id_login_error"' in login.group()
+    assert '<ul class="errorlist" id="id_login_error">' in html
+    assert html.count("autofocus") == 1
+
+
+@pytest.mark.django_db
+def test_the_blank_form_focuses_nothing(client: Client) -> None:
+    assert "autofocus" not in client.get("/register/").content.decode()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("status", "states"),
+    [
+        (Status.PENDING, ["current", "todo", "todo", "todo"]),
+        (Status.PROCESSING, ["complete", "complete", "current", "todo"]),
+        (Status.DONE, ["complete", "complete", "complete", "complete"]),
+        (Status.REJECTED, ["complete", "complete", "failed", "todo"]),
+    ],
+)
+def test_status_page_shows_the_steps_reached(client: Client, status: Status, states: list[str]) -> None:
+    registration = make_registration(status=status)
+    html = client.get(f"/register/{registration.pk}/").content.decode()
+    assert re.findall(r'class="step step-(\w+)"', html) == states
+    assert html.count('aria-current="step"') == (0 if status == Status.DONE else 1)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("status", [Status.FAILED, Status.REJECTED])
+def test_a_failed_or_rejected_registration_says_so_with_its_reason(client: Client, status: Status) -> None:
+    registration = make_registration(status=status, reason="the login is reserved")
+    html = client.get(f"/register/{registration.pk}/").content.decode()
+    assert f'data-outcome="{status}">' in html  # shown, not hidden
+    assert 'data-outcome="done" hidden' in html
+    assert 'data-field="reason">the login is reserved<' in html
+    assert 'http-equiv="refresh"' not in html

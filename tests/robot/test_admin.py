@@ -60,11 +60,15 @@ def test_stop_now_and_run_once_actions(admin_client_: Client, stub: HttpStub) ->
     assert RobotCycle.objects.get().status == "cancelled"
 
 
-def test_change_page_shows_buttons_and_read_only_status(admin_client_: Client, stub: HttpStub) -> None:
+def test_change_page_shows_the_buttons_of_the_robots_state_and_read_only_status(
+    admin_client_: Client, stub: HttpStub
+) -> None:
     robot = make_robot(source_url=stub.url)
     page = admin_client_.get(reverse("admin:robot_robot_change", args=[robot.pk])).content.decode()
-    for operation in ("start", "stop", "stop-now", "run-once"):
+    for operation in ("start", "run-once"):
         assert f'action="{control_url(robot, operation)}"' in page
+    for operation in ("stop", "stop-now"):
+        assert f'action="{control_url(robot, operation)}"' not in page
     assert "csrfmiddlewaretoken" in page
     assert 'name="job_id"' not in page and 'name="state"' not in page and 'name="total_done"' not in page
 
