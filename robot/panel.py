@@ -37,10 +37,6 @@ ERROR_LEADS = {
 
 def robot_phase(robot: Robot) -> str:
     """Return "running", "stopped" or "paused" (stopped by the robot itself after failed cycles)."""
-    # Read defensively: the paused state arrives with the max_failed_cycles change.
-    reason: str = getattr(robot, "paused_reason", "")
-    if robot.state == PAUSED or reason:
-        return PAUSED
     return str(robot.state)
 
 
@@ -156,7 +152,7 @@ def panel(robot: Robot, operations: tuple[str, ...], *, now: datetime | None = N
     return {
         "robot": robot,
         "phase": phase,
-        "paused_reason": str(getattr(robot, "paused_reason", "")),
+        "paused_reason": robot.paused_reason,
         "operations": [
             name
             for name in PHASE_OPERATIONS.get(phase, PHASE_OPERATIONS["stopped"])

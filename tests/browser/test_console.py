@@ -18,7 +18,7 @@ from tests.browser.conftest import Shoot
 from tests.conftest import StartWorker
 from tests.helpers import wait_for
 from tests.registration.factories import VALID
-from tests.robot.support import HttpStub, IdempotentTarget, StartSweeper
+from tests.robot.support import HttpStub, IdempotentTarget, Reply, StartSweeper
 
 pytestmark = pytest.mark.slow
 PASSWORD = "browser-pw"
@@ -114,18 +114,11 @@ def test_the_operator_starts_the_demo_robot_watches_it_work_and_stops_it(
     shoot(page, "robots")
 
 
-@pytest.mark.skipif(
-    not any(field.name == "max_failed_cycles" for field in Robot._meta.get_fields()),
-    reason="needs Robot.max_failed_cycles (the ops branch)",
-)
 def test_a_robot_whose_source_fails_pauses_itself_and_the_panel_says_why(
     page: Page, live_server: LiveServer, start_worker: StartWorker, start_sweeper: StartSweeper, stub: HttpStub
 ) -> None:
-    from tests.robot.support import Reply
-
     stub.handler = lambda seen: Reply(status=503, body={"error": "down"})
-    ops_fields = {"max_failed_cycles": 2}  # keyword-splatted: the field comes with the ops branch
-    robot = Robot.objects.create(name="flaky", source_url=stub.url, interval=1, **ops_fields)
+    robot = Robot.objects.create(name="flaky", source_url=stub.url, interval=1, max_failed_cycles=2)
     start_worker(ROBOT, RECORDS)
     start_sweeper()
     log_in(page, live_server)

@@ -82,7 +82,7 @@ def test_a_stopped_robot_offers_start_and_run_once_and_no_countdown(staff: Clien
 
 def test_a_paused_robot_shows_why_and_offers_start(stub: HttpStub) -> None:
     robot = make_robot(source_url=stub.url)
-    robot.paused_reason = "3 cycles failed in a row"  # type: ignore[attr-defined]
+    robot.state, robot.paused_reason = Robot.State.PAUSED, "3 cycles failed in a row"
     context = panel.panel(robot, ("start", "stop", "run-once"))
     assert (context["phase"], context["paused_reason"]) == ("paused", "3 cycles failed in a row")
     assert context["operations"] == ["start", "run-once"]
