@@ -42,4 +42,4 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python -m bench.worker_class
 
 clean:
-	rm -rf $(VENV) var staticfiles .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) var staticfiles .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.conf import settings
@@ -13,7 +12,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from asyncportal import clientip
+from asyncportal import clientip, strictjson
 from asyncportal.queues import REGISTRATIONS
 from registration import errors, selectors, throttle
 from registration.errors import RateLimited, RegistrationError
@@ -42,7 +41,7 @@ def _read_object(request: HttpRequest) -> dict[str, Any]:
     if len(body) > limit:
         raise too_large
     try:
-        payload = json.loads(body)
+        payload = strictjson.loads(body)
     except (ValueError, RecursionError):
         raise RegistrationError("malformed", {"__all__": [errors.BODY_MALFORMED]}) from None
     if not isinstance(payload, dict):

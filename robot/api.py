@@ -6,7 +6,6 @@ enforced on unsafe methods, as for any form). Anonymous → 401, authenticated n
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 from collections.abc import Callable
@@ -20,7 +19,7 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from asyncportal import queues
+from asyncportal import queues, strictjson
 from asyncportal.numbers import bounded_int, exceeds
 from robot import errors, selectors, services
 from robot.errors import RobotError
@@ -126,7 +125,7 @@ def json_body(request: HttpRequest) -> dict[str, Any]:
     if request.content_type not in JSON_CONTENT_TYPES:
         raise RobotError(errors.UNSUPPORTED_MEDIA_TYPE)
     try:
-        data = json.loads(request.body)
+        data = strictjson.loads(request.body)
     except (ValueError, RecursionError) as exc:
         raise RobotError(errors.MALFORMED, f"Malformed JSON: {type(exc).__name__}") from None
     if not isinstance(data, dict):

@@ -80,6 +80,9 @@ class Robot(models.Model):
 
     class Meta:
         ordering = ["name"]
+        # Operating the django-rq dashboard (empty, delete, requeue, stop): a requeued record job is a second
+        # delivery, so it is granted apart from staff status (asyncportal/dashboard.py).
+        permissions = [("manage_queues", "Can operate RQ queues")]
         constraints = [
             models.CheckConstraint(
                 condition=Q(records__gte=RECORDS_MIN, records__lte=RECORDS_MAX), name="robot_records_range"

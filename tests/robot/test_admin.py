@@ -98,6 +98,18 @@ def test_buttons_need_post_and_the_change_permission(admin_client_: Client, stub
     assert Robot.objects.get(pk=robot.pk).state == "stopped"
 
 
+@pytest.mark.parametrize("name", ["start_robots", "stop_robots", "stop_robots_now", "run_robots_once"])
+def test_actions_need_the_change_permission(stub: HttpStub, name: str) -> None:
+    robot = make_robot(source_url=stub.url)
+    viewer = User.objects.create_user("viewer", password="pw", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_robot"))
+    client = Client()
+    client.force_login(viewer)
+    assert action(client, name, [robot]) == []  # The action is not offered, so nothing runs.
+    assert Robot.objects.get(pk=robot.pk).state == "stopped"
+    assert not RobotAudit.objects.exists()
+
+
 def test_saving_the_form_changes_settings_but_never_state_token_or_totals(
     admin_client_: Client, stub: HttpStub
 ) -> None:

@@ -291,7 +291,8 @@ def test_start_with_bad_values_is_422_and_does_not_start(api: Client, robot: Rob
 
 
 HOSTILE_QUERY_VALUES = ["%C2%B2", "%D9%A3", "-1", "1e9", "9" * 5000, "99999999999999999999", "%ED%A0%80", "", "0"]
-HOSTILE_JSON_VALUES = ["²", "٣", -1, 1e9, 10**30, "", "\ud800", "1", True, 0]
+# A lone surrogate ("\ud800") is refused earlier, as malformed JSON (tests/test_strictjson.py).
+HOSTILE_JSON_VALUES = ["²", "٣", -1, 1e9, 10**30, "", "1", True, 0]
 
 
 @pytest.mark.parametrize("value", HOSTILE_QUERY_VALUES)
