@@ -81,9 +81,11 @@ RULES: list[tuple[str, Policy]] = [
     # Robot API: view_robot to read, change_robot to act; the robot token may do both.
     (r"robot:api-detail", Policy(ROBOT, NOT_ALLOWED, extra={"PUT": ROBOT})),
     (r"robot:api-cycles", Policy(ROBOT, NOT_ALLOWED)),
-    (r"robot:api-(start|stop|run)", Policy(NOT_ALLOWED, ROBOT)),
+    (r"robot:api-(start|stop|run|cycle-retry)", Policy(NOT_ALLOWED, ROBOT)),
     (r"robot:legacy-wstart", Policy(ROBOT, ROBOT)),
     (r"robot:legacy-wstop", Policy(NOT_ALLOWED, NOT_ALLOWED, extra={"DELETE": ROBOT})),
+    # Robot metrics for Prometheus: staff session or the metrics token, as django-rq's metrics.
+    (r"robot:metrics", METRICS),
     # The demo source the demo robot fetches from: public, read-only.
     (r"robot:demo-todos", Policy(EVERYONE, NOT_ALLOWED, csrf=False)),
     # Admin site.
@@ -105,8 +107,12 @@ RULES: list[tuple[str, Policy]] = [
     (r"admin:registration_registration_add", admin(NOBODY)),
     (r"admin:robot_robot_(changelist|history|change)", admin(OPS)),
     (r"admin:robot_robot_(add|delete)", admin(SUPER)),
+    # The live control panel's fragment (panel.js polls it): the robot view permission.
+    (r"admin:robot_robot_panel", admin(OPS)),
     (r"admin:robot_robot_control", Policy(allow(NOBODY, "405", "login"), allow(OPS, outsider="login"))),
-    (rf"admin:({READ_ONLY_MODELS})_(changelist|history|delete)", admin(SUPER)),
+    (rf"admin:({READ_ONLY_MODELS})_(changelist|history)", admin(SUPER)),
+    # History is append-only: nobody, superusers included, deletes a cycle, record or audit entry.
+    (rf"admin:({READ_ONLY_MODELS})_delete", admin(NOBODY)),
     (rf"admin:({READ_ONLY_MODELS})_change", admin(SUPER, NOBODY)),
     (rf"admin:({READ_ONLY_MODELS})_add", admin(NOBODY)),
     # The django-rq dashboard (/django-rq/ and its copy in the admin): staff read, the queue permission acts.

@@ -73,6 +73,7 @@ class Samples:
             "scheduler_name": "matrix-cron",
             "cron_job_name": "tests.worker_jobs.whoami",
             "name": "demo",
+            "number": 1,
             "registration_id": self.registration.pk,
             "operation": "start",
             "app_label": "robot",
