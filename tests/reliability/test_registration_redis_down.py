@@ -17,7 +17,7 @@ from asyncportal import localredis
 from asyncportal.queues import REGISTRATIONS
 from registration.models import Registration, Status
 from tests.conftest import BASE_DIR, StartWorker, stop_process
-from tests.helpers import wait_for
+from tests.helpers import queues_at, wait_for
 from tests.registration.factories import VALID
 
 pytestmark = pytest.mark.slow
@@ -48,7 +48,7 @@ def own_redis(tmp_path: Path) -> Iterator[RestartableRedis]:
 def redis_conn(own_redis: RestartableRedis, settings: Settings) -> redis.Redis:
     """Replace the shared Redis with this module's own for the app and every fixture (cleaning, workers)."""
     settings.REDIS_URL = own_redis.url
-    settings.RQ_QUEUES = {name: {**config, "URL": own_redis.url} for name, config in settings.RQ_QUEUES.items()}
+    settings.RQ_QUEUES = queues_at(own_redis.url)
     return redis.Redis.from_url(own_redis.url)
 
 

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import redis
-from django.conf import settings
 from django.test import override_settings
 from pytest_django.live_server_helper import LiveServer
 
@@ -20,7 +19,7 @@ from asyncportal import localredis
 from robot import services
 from robot.models import ProcessedRecord, Robot, RobotAudit, RobotCycle
 from tests.conftest import StartWorker
-from tests.helpers import wait_for
+from tests.helpers import queues_at, wait_for
 from tests.robot.support import (
     HttpStub,
     IdempotentTarget,
@@ -62,8 +61,7 @@ class RestartableRedis:
 @pytest.fixture
 def private_redis(tmp_path: Path) -> Iterator[RestartableRedis]:
     server = RestartableRedis(tmp_path / "redis")
-    queues = {name: {**config, "URL": server.url} for name, config in settings.RQ_QUEUES.items()}
-    with override_settings(REDIS_URL=server.url, RQ_QUEUES=queues):
+    with override_settings(REDIS_URL=server.url, RQ_QUEUES=queues_at(server.url)):
         yield server
     server.server.stop()
 

@@ -16,6 +16,7 @@ from rq.job import Job
 
 from robot import services
 from robot.models import ProcessedRecord, Robot, RobotAudit, RobotCycle
+from tests.helpers import queues_at
 from tests.robot.support import HttpStub, make_robot
 
 TOKEN = "s3cret-" + "x" * 40
@@ -368,8 +369,7 @@ def test_legacy_endpoints_without_the_default_robot_are_404(api: Client) -> None
 def test_start_while_redis_is_down_is_not_a_500_and_the_sweeper_repairs_it_later(
     api: Client, robot: Robot, redis_conn: redis.Redis
 ) -> None:
-    down = {"URL": "redis://127.0.0.1:1/0", "SERIALIZER": "rq.serializers.JSONSerializer"}
-    with override_settings(RQ_QUEUES={name: down for name in ("registrations", "robot", "records")}):
+    with override_settings(RQ_QUEUES=queues_at()):
         response = call(api, "post", "/api/robots/demo/start/", **BEARER)
     robot.refresh_from_db()
     assert response.status_code == 200 and robot.state == "running"

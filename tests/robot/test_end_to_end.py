@@ -17,6 +17,7 @@ from pytest_django.live_server_helper import LiveServer
 from rq.job import Job
 from rq.queue import Queue
 
+from asyncportal.queue_names import SERIALIZER
 from robot import services
 from robot.models import ProcessedRecord, Robot, RobotCycle
 from tests.conftest import StartWorker
@@ -133,9 +134,7 @@ def test_stop_removes_the_next_cycle_and_no_cycle_starts_after_stop_returned(
     count = RobotCycle.objects.filter(robot=robot).count()
     holds(lambda: RobotCycle.objects.filter(robot=robot).count() == count, seconds=5)
     # A job of the old chain delivered late (say, by a ticker that had already picked it) does nothing.
-    late = Queue("robot", connection=redis_conn, serializer="rq.serializers.JSONSerializer").enqueue(
-        "robot.jobs.run_cycle", robot.pk, token
-    )
+    late = Queue("robot", connection=redis_conn, serializer=SERIALIZER).enqueue("robot.jobs.run_cycle", robot.pk, token)
     wait_for(lambda: job_status(redis_conn, late.id) == "finished", message="the late job to run")
     assert RobotCycle.objects.filter(robot=robot).count() == count
 
