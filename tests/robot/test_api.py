@@ -238,12 +238,18 @@ def test_a_failed_cycle_reports_its_error_code_and_sentence(api: Client, robot: 
     assert (cycle["status"], cycle["error_code"], cycle["error"]) == ("failed", "fetch_http_status", error)
 
 
-def test_unknown_robot_is_404(api: Client) -> None:
-    for method, path in ENDPOINTS[:6]:
-        response = call(api, method, path.replace("demo", "ghost"), {} if method != "put" else {"records": 2}, **BEARER)
-        assert response.status_code in (404, 422), (method, path)
-        if method != "put":
-            assert response.json()["error"]["code"] == "not_found"
+@pytest.mark.parametrize(("method", "path"), [endpoint for endpoint in ENDPOINTS[:6] if endpoint[0] != "put"])
+def test_unknown_robot_is_404(api: Client, method: str, path: str) -> None:
+    response = call(api, method, path.replace("demo", "ghost"), {}, **BEARER)
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_put_to_an_unknown_name_creates_so_a_body_without_a_source_is_422_and_creates_nothing(api: Client) -> None:
+    response = call(api, "put", "/api/robots/ghost/", {"records": 2}, **BEARER)
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "invalid"
+    assert not Robot.objects.filter(name="ghost").exists()
 
 
 def test_cycles_are_listed_newest_first(api: Client, robot: Robot) -> None:
