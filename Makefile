@@ -22,12 +22,13 @@ $(VENV)/.dev-installed: requirements.txt requirements-local.txt requirements-dev
 run: $(VENV)/.local-installed
 	$(BIN)/python -m asyncportal.launcher run
 
-## test: lint, type-check and run the whole test suite (private Redis unless REDIS_URL is set)
+## test: lint (ruff, import layering), type-check and run the whole suite in random order (private Redis unless REDIS_URL is set)
 test: lint typecheck pytest
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: $(VENV)/.dev-installed
 	$(BIN)/mypy .

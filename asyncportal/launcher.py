@@ -33,7 +33,7 @@ def _with_redis(persistent: bool, data_dir: Path) -> localredis.LocalRedis | Non
 def run() -> int:
     """Migrate, ensure an admin and the demo robot, then run every Procfile role until Ctrl-C."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "asyncportal.settings.local")
-    # The Procfile says `python` and `gunicorn`: make them this virtualenv's.
+    # The Procfile's roles call deploy/entrypoint.sh, which runs `python` and `gunicorn`: make them this venv's.
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.str_('PATH')}"
     port = env.int_("PORT", 8000)
     workers = env.int_("WORKERS", 2)

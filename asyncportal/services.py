@@ -1,15 +1,14 @@
-"""Project-level bootstrap services (admin account, demo robot)."""
+"""Project-level bootstrap services: the admin account, then what the apps registered (e.g. the demo robot)."""
 
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from asyncportal import env
+from asyncportal import env, registry
 
 
 @dataclass(frozen=True)
@@ -33,10 +32,6 @@ def admin_ensure() -> AdminAccount:
     return AdminAccount(username=username, password="" if given else password)
 
 
-def demo_robot_ensure(*, base_url: str) -> str | None:
-    """Create the demo robot (stopped) reading the built-in demo feed; return its name, None without the feed."""
-    from robot.services import robot_ensure_demo
-
-    if not settings.ROBOT_DEMO_FEED:
-        return None
-    return robot_ensure_demo(source_url=f"{base_url.rstrip('/')}/api/demo/todos/")
+def bootstrap_steps_run(*, base_url: str) -> list[str]:
+    """Run the apps' registered bootstrap steps (e.g. the demo robot) in order; return what each reports."""
+    return [step.run(base_url=base_url) for step in registry.bootstrap_steps()]

@@ -13,15 +13,9 @@ from types import FrameType
 from django.conf import settings
 from django.db import close_old_connections
 
-from asyncportal.queues import failed_jobs_prune
-from registration.retention import registration_prune
-from registration.services import registration_enqueue_stale
-from robot.services import robot_heal_all, robot_prune, robot_tick
+from asyncportal import registry
 
 logger = logging.getLogger(__name__)
-
-# Each returns {kind: rows pruned (or, with dry_run, that would be)}.
-PRUNE_STEPS: tuple[Callable[..., dict[str, int]], ...] = (robot_prune, registration_prune, failed_jobs_prune)
 
 
 @dataclass
@@ -31,14 +25,14 @@ class Pruned:
 
 
 def prune(*, dry_run: bool = False) -> Pruned:
-    """Apply every retention setting once; a failing step is logged and does not stop the others."""
+    """Run every registered prune step once; a failing step is logged and does not stop the others."""
     pruned = Pruned()
-    for step in PRUNE_STEPS:
+    for step in registry.prune_steps():
         try:
-            pruned.counts.update(step(dry_run=dry_run))
+            pruned.counts.update(step.run(dry_run=dry_run))
         except Exception:
-            logger.exception("prune step failed step=%s", step.__name__)
-            pruned.failed.append(step.__name__)
+            logger.exception("prune step failed step=%s", step.name)
+            pruned.failed.append(step.name)
         finally:
             close_old_connections()
     return pruned
@@ -66,37 +60,40 @@ _prune_clock = Every()
 
 
 def prune_when_due() -> None:
-    """The sweep's prune step: hourly by default, not every sweep (pruning scans whole tables)."""
+    """Core's sweep step (registered last): prune hourly by default, not every sweep (pruning scans whole tables)."""
     if _prune_clock.due():
         logger.info("pruned %s", prune().counts)
 
 
 def sweep_once() -> None:
-    """Run each sweep step; a failing step is logged and does not stop the others."""
-    for step in (registration_enqueue_stale, robot_heal_all, prune_when_due):
+    """Run each registered sweep step; a failing step is logged and does not stop the others."""
+    for step in registry.sweep_steps():
         try:
-            step()
+            step.run()
         except Exception:
-            logger.exception("sweep step failed step=%s", step.__name__)
+            logger.exception("sweep step failed step=%s", step.name)
         finally:
             close_old_connections()
 
 
-def tick_forever(stop: threading.Event) -> None:
-    """Start due robot cycles every ``ROBOT_TICK_SECONDS`` (finer than RQ's whole-second scheduler)."""
+def tick_forever(ticker: registry.Ticker, stop: threading.Event) -> None:
+    """Call ``ticker`` every ``ticker.interval()`` seconds (finer than RQ's whole-second scheduler) until ``stop``."""
     while not stop.is_set():
         try:
-            robot_tick()
+            ticker.run()
         except Exception:
-            logger.exception("robot tick failed")
+            logger.exception("tick failed ticker=%s", ticker.name)
             stop.wait(1.0)
-        stop.wait(settings.ROBOT_TICK_SECONDS)
+        stop.wait(ticker.interval())
 
 
 def run_forever() -> None:
-    """Sweep every ``SWEEP_INTERVAL`` seconds, and tick robots in a thread, until SIGTERM or SIGINT."""
+    """Sweep every ``SWEEP_INTERVAL`` seconds, and run each ticker in a thread, until SIGTERM or SIGINT."""
     stop = threading.Event()
-    ticker = threading.Thread(target=tick_forever, args=(stop,), name="robot-ticker", daemon=True)
+    threads = [
+        threading.Thread(target=tick_forever, args=(ticker, stop), name=f"{ticker.name}-ticker", daemon=True)
+        for ticker in registry.tickers()
+    ]
 
     def _stop(signum: int, frame: FrameType | None) -> None:
         logger.info("sweeper stopping signal=%s", signum)
@@ -105,8 +102,10 @@ def run_forever() -> None:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     logger.info("sweeper started interval=%ss", settings.SWEEP_INTERVAL)
-    ticker.start()
+    for thread in threads:
+        thread.start()
     while not stop.is_set():
         sweep_once()
         stop.wait(settings.SWEEP_INTERVAL)
-    ticker.join(5)
+    for thread in threads:
+        thread.join(5)

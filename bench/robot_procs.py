@@ -1,10 +1,9 @@
-"""Processes for the robot benchmark: workers and gunicorn as the Procfile runs them, a keep-alive sink, RSS."""
+"""Processes for the robot benchmark: workers and gunicorn as deploy/entrypoint.sh runs them, a sink, RSS."""
 
 from __future__ import annotations
 
 import os
 import re
-import shlex
 import signal
 import subprocess
 import sys
@@ -16,27 +15,17 @@ from typing import Any
 
 import psutil
 
-from asyncportal import env
-from asyncportal.respawn import role_command
+from asyncportal import env, roles
+from asyncportal.queue_names import SERIALIZER
 
 BASE_DIR = env.BASE_DIR
-SERIALIZER = "rq.serializers.JSONSerializer"
 SIMPLE = "rq.worker.SimpleWorker"
 RQ_DEFAULT = "rq.worker.Worker"
 
 
-def procfile_worker_class(procfile: Path = BASE_DIR / "Procfile") -> str:
-    """Return the ``--worker-class`` of the Procfile's ``records:`` line, else RQ's default class."""
-    for line in procfile.read_text().splitlines():
-        if line.startswith("records:"):
-            words = shlex.split(line.partition(":")[2])
-            for index, word in enumerate(words[:-1]):
-                if word == "--worker-class":
-                    return words[index + 1]
-            for word in words:
-                if word.startswith("--worker-class="):
-                    return word.partition("=")[2]
-    return RQ_DEFAULT
+def role_worker_class() -> str:
+    """Return the ``--worker-class`` of the entrypoint's ``records`` role, else RQ's default class."""
+    return roles.option(roles.command("records"), "--worker-class") or RQ_DEFAULT
 
 
 @contextmanager
@@ -62,14 +51,14 @@ def manage(*args: str) -> list[str]:
 
 
 def robot_worker(log_dir: Path) -> Any:
-    """The Procfile's ``robot:`` line, read from the Procfile (the one definition of the roles)."""
-    words = shlex.split(role_command(BASE_DIR / "Procfile", "robot"))
+    """The entrypoint's ``robot`` role (the one definition of the roles)."""
+    words = roles.command("robot")
     assert words[:2] == ["python", "manage.py"], words
     return process(log_dir, "robot", manage(*words[2:]))
 
 
 def record_pool(log_dir: Path, workers: int, worker_class: str) -> Any:
-    """The Procfile's ``records:`` line with ``worker_class``."""
+    """The entrypoint's ``records`` role with ``worker_class``."""
     cmd = manage("rqworker-pool", "records", "--num-workers", str(workers), "--serializer", SERIALIZER)
     return process(log_dir, f"records-{workers}", [*cmd, "--worker-class", worker_class])
 
@@ -80,7 +69,7 @@ def sweeper(log_dir: Path) -> Any:
 
 @contextmanager
 def gunicorn(log_dir: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
-    """The Procfile's ``web:`` line (2 workers)."""
+    """The entrypoint's ``web`` role (2 workers)."""
     cmd = [sys.executable, "-m", "gunicorn", "asyncportal.wsgi:application", "--config", "asyncportal/gunicorn.conf.py"]
     with process(log_dir, "web", cmd, PORT=str(port), WEB_CONCURRENCY="2") as proc:
         yield proc

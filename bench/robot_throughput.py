@@ -4,7 +4,7 @@ Usage: .venv/bin/python -m bench.robot_throughput [--database all|sqlite|postgre
        [--worker-class rq.worker.SimpleWorker] [--counts] [--profile]
 
 A private redis-server, and a throwaway SQLite file or a bench-own PostgreSQL database (``bench_robot`` on
-127.0.0.1:5432, created and dropped here). Real processes as the Procfile runs them: gunicorn (serving the demo
+127.0.0.1:5432, created and dropped here). Real processes as deploy/entrypoint.sh runs them: gunicorn (serving the demo
 feed the robots read), ``rqworker robot``, ``rqworker-pool records`` and, for the gap figures, ``sweep``.
 """
 
@@ -62,7 +62,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database", choices=("all", "sqlite", "postgres"), default="all")
     parser.add_argument("--quick", action="store_true", help="fewer records and a 20 s crowd (about half the time)")
-    parser.add_argument("--worker-class", default=procs.procfile_worker_class(), help="the record pool's class")
+    parser.add_argument("--worker-class", default=procs.role_worker_class(), help="the record pool's class")
     parser.add_argument("--counts", action="store_true", help="also count SQL/Redis per record (docs/scaling.md)")
     parser.add_argument("--profile", action="store_true", help="also cProfile a SimpleWorker draining chunk-1 jobs")
     args = parser.parse_args()

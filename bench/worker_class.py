@@ -2,7 +2,7 @@
 
 Run: ``make bench`` (or ``.venv/bin/python -m bench.worker_class [--jobs N] [--samples N] [--leak-jobs N]``).
 Always a private redis-server and a throwaway SQLite database; real ``manage.py rqworker`` / ``rqworker-pool``
-processes, as in the Procfile. Prints Markdown tables:
+processes, as deploy/entrypoint.sh runs them. Prints Markdown tables:
 
 1. Throughput: no-op jobs/s through ``rqworker-pool --num-workers 1|2`` for each class.
 2. Latency: enqueue -> job start (the job stamps its own start) for one idle ``rqworker``, p50/p99.
@@ -33,6 +33,7 @@ from rq import Queue, get_current_job
 from rq.serializers import JSONSerializer
 
 from asyncportal import env, localredis
+from asyncportal.queue_names import SERIALIZER
 
 BASE_DIR = env.BASE_DIR
 QUEUE = "bench"
@@ -64,7 +65,7 @@ def leak() -> None:
 @contextmanager
 def worker(environ: dict[str, str], *args: str) -> Iterator[subprocess.Popen[bytes]]:
     """Run ``manage.py <args>`` (a worker or pool) until the block ends, then SIGTERM it."""
-    cmd = [sys.executable, str(BASE_DIR / "manage.py"), *args, "--serializer", "rq.serializers.JSONSerializer"]
+    cmd = [sys.executable, str(BASE_DIR / "manage.py"), *args, "--serializer", SERIALIZER]
     proc = subprocess.Popen(cmd, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         yield proc

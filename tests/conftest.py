@@ -17,11 +17,19 @@ from django.conf import settings
 from django.db import connection
 from rq import Worker
 
-from tests.deploy.helpers import procfile_roles
-from tests.helpers import wait_for
+from asyncportal import roles
+from asyncportal.queue_names import SERIALIZER
+from tests.deploy.helpers import entrypoint_roles
+from tests.helpers import silent_redis_url, wait_for
 
 BASE_DIR = Path(settings.BASE_DIR)
-SERIALIZER = "rq.serializers.JSONSerializer"
+
+
+@pytest.fixture
+def silent_redis() -> Iterator[str]:
+    """A URL whose server accepts connections and never answers, like a Redis stopped with SIGSTOP."""
+    with silent_redis_url() as url:
+        yield url
 
 
 @pytest.fixture
@@ -89,17 +97,16 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
 StartWorker = Callable[..., subprocess.Popen[bytes]]
 
 
-def procfile_worker_class(queue: str) -> str:
-    """Return the ``--worker-class`` the Procfile gives the role named ``queue`` ("" for RQ's default)."""
-    argv = procfile_roles().get(queue, [])
-    return argv[argv.index("--worker-class") + 1] if "--worker-class" in argv else ""
+def role_worker_class(queue: str) -> str:
+    """Return the ``--worker-class`` the entrypoint gives the role named ``queue`` ("" for RQ's default)."""
+    return roles.option(list(entrypoint_roles().get(queue, ())), "--worker-class")
 
 
 @pytest.fixture
 def start_worker(subprocess_env: dict[str, str], redis_conn: redis.Redis, tmp_path: Path) -> Iterator[StartWorker]:
     """Start real ``manage.py rqworker`` (or ``rqworker-pool``) processes; each is stopped after the test.
 
-    The worker class is the Procfile's for the first queue's role unless ``worker_class`` says otherwise.
+    The worker class is the entrypoint's for the first queue's role unless ``worker_class`` says otherwise.
     """
     procs: list[subprocess.Popen[bytes]] = []
 
@@ -119,7 +126,7 @@ def start_worker(subprocess_env: dict[str, str], redis_conn: redis.Redis, tmp_pa
             if scheduler:
                 cmd.append("--with-scheduler")
         cmd += ["--serializer", SERIALIZER]
-        worker_class = procfile_worker_class(queues[0]) if worker_class is None else worker_class
+        worker_class = role_worker_class(queues[0]) if worker_class is None else worker_class
         cmd += ["--worker-class", worker_class] if worker_class else []
         log = open(tmp_path / f"worker-{len(procs)}.log", "wb")  # noqa: SIM115 - closed with the process.
         proc = subprocess.Popen(

@@ -6,9 +6,13 @@ import contextlib
 import socket
 import time
 from collections.abc import Callable, Iterator
-from typing import TypeVar
+from typing import Any, TypeVar
+
+from django.conf import settings
 
 T = TypeVar("T")
+# A port where no Redis listens: connecting fails at once.
+UNREACHABLE_REDIS_URL = "redis://127.0.0.1:1/0"
 
 
 def wait_for(predicate: Callable[[], T], *, timeout: float = 20.0, interval: float = 0.05, message: str = "") -> T:
@@ -37,3 +41,8 @@ def closed_redis_url() -> str:
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         return f"redis://127.0.0.1:{closed.getsockname()[1]}/0"
+
+
+def queues_at(url: str = UNREACHABLE_REDIS_URL) -> dict[str, dict[str, Any]]:
+    """``RQ_QUEUES`` as configured but with every queue at ``url`` (default: nobody listens), for override_settings."""
+    return {name: {**config, "URL": url} for name, config in settings.RQ_QUEUES.items()}

@@ -1,23 +1,13 @@
 from __future__ import annotations
 
-import socket
 import time
-from collections.abc import Iterator
 
 import pytest
 import redis
 from django.test import override_settings
 
 from asyncportal import breaker, queues
-
-
-@pytest.fixture
-def silent_redis() -> Iterator[str]:
-    """A URL whose server accepts connections and never answers, like a Redis stopped with SIGSTOP."""
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen(16)
-        yield f"redis://127.0.0.1:{server.getsockname()[1]}/0"
+from tests.helpers import closed_redis_url, queues_at
 
 
 def timed_ping(connection: redis.Redis) -> tuple[type[Exception], float]:
@@ -31,21 +21,18 @@ def test_a_deadline_client_fails_at_once_after_a_timeout_then_tries_again(
     silent_redis: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(breaker, "OPEN_FOR", 0.3)
-    with override_settings(RQ_QUEUES={name: {"URL": silent_redis} for name in queues.ALL}):
+    with override_settings(RQ_QUEUES=queues_at(silent_redis)):
         connection = queues.get_connection(deadline=0.1)
         assert timed_ping(connection)[0] is redis.TimeoutError
         error, elapsed = timed_ping(connection)
         assert error is breaker.BreakerOpen and elapsed < 0.05
-        time.sleep(0.3)
+        time.sleep(0.3)  # Lets OPEN_FOR pass: the breaker half-opens on the clock, nothing to poll for.
         error, elapsed = timed_ping(connection)
         assert error is redis.TimeoutError and elapsed >= 0.1
 
 
 def test_a_refused_connection_opens_the_breaker_too() -> None:
-    with socket.socket() as closed:
-        closed.bind(("127.0.0.1", 0))
-        url = f"redis://127.0.0.1:{closed.getsockname()[1]}/0"
-    with override_settings(RQ_QUEUES={name: {"URL": url} for name in queues.ALL}):
+    with override_settings(RQ_QUEUES=queues_at(closed_redis_url())):
         connection = queues.get_connection(deadline=0.1)
         assert timed_ping(connection)[0] is redis.ConnectionError
         assert "circuit breaker open" in str(pytest.raises(redis.ConnectionError, connection.ping).value)

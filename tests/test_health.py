@@ -3,6 +3,8 @@ from __future__ import annotations
 import pytest
 from django.test import Client, override_settings
 
+from tests.helpers import queues_at
+
 
 def test_healthz_answers_without_touching_database_or_host_check(client: Client) -> None:
     response = client.get("/healthz", HTTP_HOST="10.1.2.3")
@@ -19,11 +21,7 @@ def test_readyz_reports_database_and_redis_ok(client: Client) -> None:
 
 @pytest.mark.django_db
 def test_readyz_is_503_naming_redis_when_redis_is_unreachable(client: Client) -> None:
-    queues = {
-        name: {"URL": "redis://127.0.0.1:1/0", "SERIALIZER": "rq.serializers.JSONSerializer"}
-        for name in ("registrations", "robot", "records")
-    }
-    with override_settings(RQ_QUEUES=queues):
+    with override_settings(RQ_QUEUES=queues_at()):
         response = client.get("/readyz")
     assert response.status_code == 503
     body = response.json()
@@ -34,11 +32,7 @@ def test_readyz_is_503_naming_redis_when_redis_is_unreachable(client: Client) ->
 
 @pytest.mark.django_db
 def test_readyz_stays_200_but_degraded_when_only_the_database_is_required(client: Client) -> None:
-    queues = {
-        name: {"URL": "redis://127.0.0.1:1/0", "SERIALIZER": "rq.serializers.JSONSerializer"}
-        for name in ("registrations", "robot", "records")
-    }
-    with override_settings(RQ_QUEUES=queues, READINESS_REQUIRED=["database"]):
+    with override_settings(RQ_QUEUES=queues_at(), READINESS_REQUIRED=["database"]):
         response = client.get("/readyz")
     assert response.status_code == 200
     assert response.json()["status"] == "degraded"

@@ -1,10 +1,8 @@
 from __future__ import annotations
 
 import logging
-import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,16 +12,13 @@ from rq.serializers import JSONSerializer
 
 from asyncportal import queues
 from tests.conftest import BASE_DIR
+from tests.helpers import queues_at
 
 
 @pytest.fixture
-def silent_redis() -> Iterator[str]:
-    """A URL whose server accepts connections and never answers, like a Redis stopped with SIGSTOP."""
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen(16)
-        # The URL's own timeouts, as settings write them, must not override the deadline.
-        yield f"redis://127.0.0.1:{server.getsockname()[1]}/0?socket_timeout=5&socket_connect_timeout=3"
+def silent_redis_with_timeouts(silent_redis: str) -> str:
+    """The silent Redis with the URL's own timeouts, as settings write them: they must not override the deadline."""
+    return f"{silent_redis}?socket_timeout=5&socket_connect_timeout=3"
 
 
 def test_queue_names_import_without_django() -> None:
@@ -43,13 +38,12 @@ def test_get_queue_uses_json_and_the_pooled_connection() -> None:
 
 def test_get_connection_follows_overridden_settings() -> None:
     default = queues.get_connection()
-    unreachable = {name: {"URL": "redis://127.0.0.1:1/0"} for name in queues.ALL}
-    with override_settings(RQ_QUEUES=unreachable):
+    with override_settings(RQ_QUEUES=queues_at()):
         assert queues.get_connection() is not default
 
 
-def test_deadline_turns_a_silent_redis_into_a_timeout_without_retries(silent_redis: str) -> None:
-    with override_settings(RQ_QUEUES={name: {"URL": silent_redis} for name in queues.ALL}):
+def test_deadline_turns_a_silent_redis_into_a_timeout_without_retries(silent_redis_with_timeouts: str) -> None:
+    with override_settings(RQ_QUEUES=queues_at(silent_redis_with_timeouts)):
         connection = queues.get_connection(deadline=0.05)
         assert connection.get_retry().get_retries() == 0  # type: ignore[union-attr]
         with pytest.raises(redis.TimeoutError):

@@ -9,9 +9,9 @@ import pytest
 import redis
 from django.test import override_settings
 
-from asyncportal import queues, ratelimit
+from asyncportal import ratelimit
 from asyncportal.ratelimit import Rate, client_key, hit, parse_rate
-from tests.helpers import closed_redis_url, silent_redis_url
+from tests.helpers import closed_redis_url, queues_at, silent_redis_url
 
 WINDOW_START = 1_700_000_040.0  # a whole minute in epoch seconds
 
@@ -25,7 +25,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
 
 def redis_at(url: str) -> override_settings:
-    return override_settings(RQ_QUEUES={name: {"URL": url} for name in queues.ALL})
+    return override_settings(RQ_QUEUES=queues_at(url))
 
 
 @pytest.mark.parametrize(

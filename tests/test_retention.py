@@ -17,7 +17,7 @@ from rq.results import Result
 from rq.serializers import JSONSerializer
 from rq.utils import utcformat
 
-from asyncportal import queues, sweeper
+from asyncportal import queues, registry, sweeper
 from registration.models import Registration, Status
 from robot.models import RobotAudit
 from robot.services import Actor, robot_save
@@ -114,7 +114,9 @@ def counting_step(calls: list[bool]) -> Callable[..., dict[str, int]]:
 def test_the_sweeper_prunes_at_most_once_per_interval(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[bool] = []
     now = [1000.0]
-    monkeypatch.setattr(sweeper, "PRUNE_STEPS", (counting_step(calls),))
+    monkeypatch.setattr(registry, "steps", registry.Steps())
+    registry.register_sweep_step("prune_when_due", sweeper.prune_when_due, order=900)
+    registry.register_prune_step("counting", counting_step(calls), order=100)
     monkeypatch.setattr(sweeper, "_prune_clock", sweeper.Every(clock=lambda: now[0]))
     sweeper.sweep_once()
     now[0] += 3599
@@ -130,6 +132,8 @@ def test_a_failing_prune_step_does_not_stop_the_others(monkeypatch: pytest.Monke
         raise RuntimeError("boom")
 
     calls: list[bool] = []
-    monkeypatch.setattr(sweeper, "PRUNE_STEPS", (broken, counting_step(calls)))
+    monkeypatch.setattr(registry, "steps", registry.Steps())
+    registry.register_prune_step("broken", broken, order=100)
+    registry.register_prune_step("counting", counting_step(calls), order=200)
     pruned = sweeper.prune()
     assert (pruned.failed, pruned.counts, calls) == (["broken"], {"things": 0}, [False])

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from asyncportal import env
+from asyncportal.queue_names import SERIALIZER
 from tests.conftest import BASE_DIR
 
 PRODUCTION_ENV = {
@@ -63,7 +64,7 @@ def test_production_settings_never_use_pickle_for_jobs() -> None:
     code = "from django.conf import settings; print({q['SERIALIZER'] for q in settings.RQ_QUEUES.values()})"
     result = manage("shell", "-v", "0", "-c", code)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "{'rq.serializers.JSONSerializer'}"
+    assert result.stdout.strip() == repr({SERIALIZER})
 
 
 def test_env_bool_rejects_ambiguous_values(monkeypatch: pytest.MonkeyPatch) -> None:

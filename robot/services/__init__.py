@@ -12,7 +12,7 @@ from robot.services.control import (
     robot_stop,
 )
 from robot.services.cycle import cycle_run
-from robot.services.demo import demo_todos, robot_ensure_demo
+from robot.services.demo import demo_todos, robot_bootstrap_demo, robot_ensure_demo
 from robot.services.heal import robot_heal_all
 from robot.services.params import clean_values
 from robot.services.queueing import tick as robot_tick
@@ -31,6 +31,7 @@ __all__ = [
     "records_process",
     "robot_delete",
     "robot_delete_refusal",
+    "robot_bootstrap_demo",
     "robot_ensure_demo",
     "robot_heal_all",
     "robot_prune",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from robot.models import RECORDS_MAX, Robot
@@ -49,3 +50,11 @@ def robot_ensure_demo(*, source_url: str) -> str:
     except IntegrityError:
         pass  # Created concurrently by another bootstrap: nothing left to do.
     return DEMO_NAME
+
+
+def robot_bootstrap_demo(*, base_url: str) -> str:
+    """Ensure the demo robot (stopped) reads this portal's demo feed; say which, or why there is none."""
+    if not settings.ROBOT_DEMO_FEED:
+        return "Demo robot: none (ROBOT_DEMO_FEED is off, so there is no feed for it to read)"
+    name = robot_ensure_demo(source_url=f"{base_url.rstrip('/')}/api/demo/todos/")
+    return f"Demo robot: {name} (stopped until started in the admin)"

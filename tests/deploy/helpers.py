@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 import shlex
@@ -14,6 +15,8 @@ from typing import Any
 
 import yaml
 from django.conf import settings
+
+from asyncportal import roles
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -55,7 +58,7 @@ def job_timeout(config: dict[str, str] | None = None) -> int:
 
 
 def procfile_roles() -> dict[str, list[str]]:
-    """Return ``{role: argv}`` from the Procfile, with ``$WORKERS`` left as written."""
+    """Return ``{role: argv}`` as the Procfile writes it (each line calls the entrypoint)."""
     roles = {}
     for line in (REPO / "Procfile").read_text().splitlines():
         if line.strip() and not line.lstrip().startswith("#"):
@@ -64,8 +67,14 @@ def procfile_roles() -> dict[str, list[str]]:
     return roles
 
 
+@functools.cache
+def entrypoint_roles() -> dict[str, tuple[str, ...]]:
+    """Return ``{role: argv}`` for every process role of deploy/entrypoint.sh (the one definition), 2 workers."""
+    return {role: tuple(roles.command(role)) for role in roles.names()}
+
+
 def rq_worker_roles() -> set[str]:
-    return {role for role, argv in procfile_roles().items() if any(arg.startswith("rqworker") for arg in argv)}
+    return {role for role, argv in entrypoint_roles().items() if any(arg.startswith("rqworker") for arg in argv)}
 
 
 def load_all(text: str) -> list[Obj]:

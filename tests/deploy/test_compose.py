@@ -15,9 +15,9 @@ from tests.deploy.helpers import (
     REPO,
     SECRET_NAME,
     Obj,
+    entrypoint_roles,
     is_literal_secret,
     job_timeout,
-    procfile_roles,
     rq_worker_roles,
     run,
     tool,
@@ -81,9 +81,9 @@ def test_compose_spec_schema_rejects_a_misspelt_key(tmp_path: Path) -> None:
     assert "stop_grace_periode" in result.stdout
 
 
-def test_one_service_per_procfile_role_plus_migrate_all_from_one_image() -> None:
+def test_one_service_per_entrypoint_role_plus_migrate_all_from_one_image() -> None:
     roles = role_services()
-    assert set(roles) == set(procfile_roles()) | {"migrate"}
+    assert set(roles) == set(entrypoint_roles()) | {"migrate"}
     assert len({(s["image"], str(s["build"])) for s in roles.values()}) == 1
 
 

@@ -1,4 +1,5 @@
-"""deploy/entrypoint.sh: each role execs exactly the Procfile's command, so SIGTERM reaches the real process."""
+"""deploy/entrypoint.sh, the one definition of the roles: each role execs its printed command (so SIGTERM reaches
+the real process), and the Procfile only calls it."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.helpers import DEPLOY, procfile_roles
+from asyncportal import queue_names, roles
+from tests.deploy.helpers import DEPLOY, entrypoint_roles, procfile_roles
 
 ENTRYPOINT = DEPLOY / "entrypoint.sh"
 # Stands in for python and gunicorn: records its name, arguments and PID, exits with $FAKE_RC.
@@ -40,14 +42,42 @@ def run_entrypoint(tmp_path: Path, *args: str, **env: str) -> tuple[subprocess.C
     return result, proc.pid, argv
 
 
-@pytest.mark.parametrize("role", sorted(procfile_roles()))
-def test_role_execs_the_procfile_command(role: str, tmp_path: Path) -> None:
-    expected = [arg.replace("$WORKERS", "3") for arg in procfile_roles()[role]]
+@pytest.mark.parametrize("role", [*roles.names(), "migrate"])
+def test_role_execs_the_command_it_prints(role: str, tmp_path: Path) -> None:
+    expected = roles.command(role, workers=3)
     result, pid, argv = run_entrypoint(tmp_path, role, WORKERS="3")
     assert result.returncode == 0, result.stderr
     assert argv == expected
     # Same PID: the shell replaced itself (exec), so a SIGTERM to PID 1 reaches gunicorn or rqworker.
     assert int((tmp_path / "argv.pid").read_text()) == pid
+
+
+def test_the_procfile_calls_the_entrypoint_for_each_of_its_roles() -> None:
+    assert procfile_roles() == {role: ["deploy/entrypoint.sh", role] for role in roles.names()}
+
+
+def test_the_roles_run_the_commands_the_deployment_relies_on() -> None:
+    assert entrypoint_roles() == {
+        "web": ("gunicorn", "asyncportal.wsgi:application", "--config", "asyncportal/gunicorn.conf.py"),
+        "registrations": (
+            *("python", "manage.py", "rqworker", "registrations", "--with-scheduler"),
+            *("--serializer", queue_names.SERIALIZER, "--worker-ttl", "60"),
+            *("--worker-class", "asyncportal.workers.RecyclingSimpleWorker"),
+        ),
+        "robot": (
+            *("python", "manage.py", "rqworker", "robot", "--serializer", queue_names.SERIALIZER, "--worker-ttl", "60"),
+            *("--worker-class", "asyncportal.workers.RecyclingSimpleWorker"),
+        ),
+        "records": (
+            *("python", "manage.py", "rqworker-pool", "records", "--num-workers", "2"),
+            *("--serializer", queue_names.SERIALIZER, "--worker-class", "asyncportal.workers.RecyclingSimpleWorker"),
+        ),
+        "sweeper": ("python", "manage.py", "sweep"),
+    }
+
+
+def test_the_entrypoints_serializer_is_queue_names_serializer() -> None:
+    assert f'readonly SERIALIZER="{queue_names.SERIALIZER}"\n' in ENTRYPOINT.read_text()
 
 
 def test_records_pool_defaults_to_two_processes(tmp_path: Path) -> None:
@@ -79,7 +109,7 @@ def test_wait_for_migrations_gives_up_after_its_deadline(tmp_path: Path) -> None
     assert "migrations still unapplied" in result.stderr
 
 
-@pytest.mark.parametrize("args", [(), ("worker",), ("--help",)])
+@pytest.mark.parametrize("args", [(), ("worker",), ("--help",), ("--print",), ("--print", "ghost")])
 def test_unknown_role_exits_64_and_starts_nothing(args: tuple[str, ...], tmp_path: Path) -> None:
     result, _, argv = run_entrypoint(tmp_path, *args)
     assert result.returncode == 64

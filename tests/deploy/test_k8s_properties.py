@@ -14,13 +14,13 @@ from tests.deploy.helpers import (
     config_of,
     containers,
     deployment_for,
+    entrypoint_roles,
     job_timeout,
     literal_secrets,
     named,
     of_kind,
     pod_labels,
     pod_spec,
-    procfile_roles,
     role_of,
     rq_worker_roles,
     workloads,
@@ -28,10 +28,10 @@ from tests.deploy.helpers import (
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_deployments_run_every_procfile_role_and_the_job_migrates(rendered: dict[str, list[Obj]], overlay: str) -> None:
+def test_deployments_run_every_role_and_the_job_migrates(rendered: dict[str, list[Obj]], overlay: str) -> None:
     objects = rendered[overlay]
     deployed = {role_of(pod_spec(d)["containers"][0]) for d in of_kind(objects, "Deployment")}
-    assert deployed == set(procfile_roles())
+    assert deployed == set(entrypoint_roles())
     (job,) = of_kind(objects, "Job")
     assert pod_spec(job)["containers"][0]["args"] == ["migrate"]
     assert pod_spec(job)["restartPolicy"] == "Never"
@@ -107,7 +107,7 @@ def test_rq_workers_get_a_grace_period_longer_than_the_job_timeout(
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_worker_liveness_does_not_depend_on_redis(rendered: dict[str, list[Obj]], overlay: str) -> None:
-    for role in set(procfile_roles()) - {"web"}:
+    for role in set(entrypoint_roles()) - {"web"}:
         (container,) = pod_spec(deployment_for(rendered[overlay], role))["containers"]
         command = " ".join(container["livenessProbe"]["exec"]["command"])
         assert "kill -0 1" in command

@@ -14,13 +14,13 @@ from tests.deploy.helpers import (
     all_containers,
     app_containers,
     assert_kubernetes_valid,
+    entrypoint_roles,
     job_timeout,
     literal_secrets,
     of_kind,
     placeholders,
     pod_spec,
     process_template,
-    procfile_roles,
     role_of,
     rq_worker_roles,
     split_by_validator,
@@ -30,7 +30,7 @@ from tests.deploy.helpers import (
 TEMPLATES = DEPLOY / "openshift"
 NAMES = ("build-template.yaml", "app-template.yaml", "worker-template.yaml")
 GIVEN = {"GIT_URL": "https://git.example.com/asyncportal.git", "APP_HOSTNAME": "asyncportal.apps.example.com"}
-WORKER_ROLES = sorted(set(procfile_roles()) - {"web"})
+WORKER_ROLES = sorted(set(entrypoint_roles()) - {"web"})
 
 
 def template(name: str) -> Obj:
@@ -117,7 +117,7 @@ def test_build_default_base_image_is_the_dockerfiles() -> None:
 
 
 @pytest.mark.parametrize("role", WORKER_ROLES)
-def test_worker_template_runs_each_procfile_worker_role(role: str) -> None:
+def test_worker_template_runs_each_entrypoint_worker_role(role: str) -> None:
     (deployment,) = processed("worker-template.yaml", WORKER=role)
     (container,) = pod_spec(deployment)["containers"]
     assert role_of(container) == role

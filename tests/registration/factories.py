@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import django_rq
-from django.conf import settings
 from django.core.mail import EmailMessage
 from django.core.mail.backends.base import BaseEmailBackend
 from rq import Queue, SimpleWorker
@@ -42,11 +41,6 @@ def run_worker() -> None:
     """Run every job on the registrations queue in this process, then return."""
     registrations = queue()
     SimpleWorker([registrations], connection=registrations.connection, serializer=JSONSerializer).work(burst=True)
-
-
-def unreachable_queues() -> dict[str, dict[str, Any]]:
-    """``RQ_QUEUES`` pointing at a port where no Redis listens."""
-    return {name: {**config, "URL": "redis://127.0.0.1:1/0"} for name, config in settings.RQ_QUEUES.items()}
 
 
 class FailingEmailBackend(BaseEmailBackend):

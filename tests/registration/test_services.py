@@ -17,7 +17,8 @@ from registration import errors, services
 from registration.errors import RegistrationError
 from registration.models import Registration, Status
 from registration.services import RegistrationData
-from tests.registration.factories import VALID, make_registration, unreachable_queues
+from tests.helpers import queues_at
+from tests.registration.factories import VALID, make_registration
 
 pytestmark = pytest.mark.django_db
 
@@ -96,7 +97,7 @@ def test_create_validates_data_that_did_not_come_through_the_form() -> None:
 def test_create_while_redis_is_down_keeps_the_registration_pending(
     django_capture_on_commit_callbacks: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with override_settings(RQ_QUEUES=unreachable_queues()), django_capture_on_commit_callbacks(execute=True):
+    with override_settings(RQ_QUEUES=queues_at()), django_capture_on_commit_callbacks(execute=True):
         registration = services.registration_create(data=data())
     registration.refresh_from_db()
     assert (registration.status, registration.job_id, registration.enqueued_at) == (Status.PENDING, "", None)
@@ -282,7 +283,7 @@ def test_sweep_fails_a_registration_whose_job_was_lost_too_often() -> None:
 def test_sweep_with_redis_down_changes_nothing(caplog: pytest.LogCaptureFixture) -> None:
     registration = make_registration()
     backdate(registration)
-    with override_settings(RQ_QUEUES=unreachable_queues()):
+    with override_settings(RQ_QUEUES=queues_at()):
         assert services.registration_enqueue_stale() == 0
     registration.refresh_from_db()
     assert (registration.status, registration.job_id) == (Status.PENDING, "")

@@ -12,11 +12,11 @@ import pytest
 import redis
 from django.test import Client, override_settings
 
-from asyncportal import queues, ratelimit
+from asyncportal import ratelimit
 from asyncportal.queues import REGISTRATIONS, get_queue
 from registration import errors
 from registration.models import Registration
-from tests.helpers import closed_redis_url, silent_redis_url
+from tests.helpers import closed_redis_url, queues_at, silent_redis_url
 from tests.registration.factories import make_registration, valid
 
 API = "/api/registrations/"
@@ -46,7 +46,7 @@ def post_form(client: Client, index: int, **extra: Any) -> Any:
 
 
 def redis_at(url: str) -> override_settings:
-    return override_settings(RQ_QUEUES={name: {"URL": url} for name in queues.ALL})
+    return override_settings(RQ_QUEUES=queues_at(url))
 
 
 @pytest.mark.django_db(transaction=True)

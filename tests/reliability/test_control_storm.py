@@ -104,7 +104,7 @@ def test_fifty_concurrent_starts_then_two_hundred_random_operations_keep_one_cha
                 op = call(client, web, rng.choice(OPS))
                 with lock:
                     log.append(op)
-                time.sleep(rng.uniform(0, 0.15))
+                time.sleep(rng.uniform(0, 0.15))  # Pacing: an operator's random think time.
 
     operators = [threading.Thread(target=operator, args=(seed,)) for seed in range(4)]
     for thread in operators:

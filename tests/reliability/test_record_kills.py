@@ -54,7 +54,7 @@ def test_record_workers_killed_mid_chunk_leave_every_record_final_once(
             rng.choice(busy).send_signal(signal.SIGKILL)
             kills += 1
             last_kill = time.time()
-        time.sleep(rng.uniform(0.3, 0.8))
+        time.sleep(rng.uniform(0.3, 0.8))  # Pacing, not waiting: kills land at random points of delivery.
     (cycle,) = wait_for(lambda: finished_cycles(robot, 1), timeout=150, message="the cycle to end after the kills")
     ended_after = cycle.finished_at.timestamp() - last_kill if cycle.finished_at else -1
     statuses = list(ProcessedRecord.objects.filter(robot=robot).values_list("status", flat=True))

@@ -125,7 +125,7 @@ def run_fault(outage: Outage, name: str, fault: Callable[[], None]) -> None:
     """Submit before, during and after ``fault`` (which returns once Redis is back), then check the recovery."""
     restarts_before = outage.restarts()
     with Traffic(outage.base_url, prefix=name.split()[1]) as traffic:
-        time.sleep(BEFORE)
+        time.sleep(BEFORE)  # Traffic runs for this long before the fault (and AFTER it): durations, not waits.
         fault_at = time.time()
         fault()
         back_at = time.time()

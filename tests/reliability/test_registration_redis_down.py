@@ -5,57 +5,26 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 from django.test import Client
-from pytest_django.fixtures import Settings
 
-from asyncportal import localredis
 from asyncportal.queues import REGISTRATIONS
 from registration.models import Registration, Status
 from tests.conftest import BASE_DIR, StartWorker, stop_process
 from tests.helpers import wait_for
 from tests.registration.factories import VALID
+from tests.reliability.private_redis import RestartableRedis, private_redis, redis_conn
 
+__all__ = ["private_redis", "redis_conn"]
 pytestmark = pytest.mark.slow
 
 
-class RestartableRedis:
-    """A private redis-server that can be stopped and started again on the same port."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.server = localredis.start(data_dir, persistent=False)
-        self.url = self.server.url
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def start(self) -> None:
-        self.server = localredis.start(self.server.data_dir, persistent=False, port=self.server.port)
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RestartableRedis]:
-    server = RestartableRedis(tmp_path / "redis")
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def redis_conn(own_redis: RestartableRedis, settings: Settings) -> redis.Redis:
-    """Replace the shared Redis with this module's own for the app and every fixture (cleaning, workers)."""
-    settings.REDIS_URL = own_redis.url
-    settings.RQ_QUEUES = {name: {**config, "URL": own_redis.url} for name, config in settings.RQ_QUEUES.items()}
-    return redis.Redis.from_url(own_redis.url)
-
-
 def test_submission_while_redis_is_down_is_processed_after_it_returns(
-    own_redis: RestartableRedis, start_worker: StartWorker, subprocess_env: dict[str, str], tmp_path: Path
+    private_redis: RestartableRedis, start_worker: StartWorker, subprocess_env: dict[str, str], tmp_path: Path
 ) -> None:
-    own_redis.stop()
+    private_redis.stop()
     response = Client().post("/api/registrations/", data=json.dumps(VALID), content_type="application/json")
     assert response.status_code == 202
     body = response.json()
@@ -63,8 +32,8 @@ def test_submission_while_redis_is_down_is_processed_after_it_returns(
     registration = Registration.objects.get(pk=body["id"])
     assert registration.status == Status.PENDING
 
-    own_redis.start()
-    env = {"REDIS_URL": own_redis.url}
+    private_redis.start()
+    env = {"REDIS_URL": private_redis.url}
     start_worker(REGISTRATIONS, extra_env=env)
     with open(tmp_path / "sweeper.log", "wb") as log:
         sweeper = subprocess.Popen(

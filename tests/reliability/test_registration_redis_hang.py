@@ -21,7 +21,7 @@ from asyncportal.queues import REGISTRATIONS
 from registration import services
 from registration.models import Registration, Status
 from tests.conftest import StartWorker
-from tests.helpers import wait_for
+from tests.helpers import queues_at, wait_for
 from tests.registration.factories import valid
 
 pytestmark = pytest.mark.slow
@@ -44,7 +44,7 @@ def redis_conn(own_redis: localredis.LocalRedis, settings: Settings) -> redis.Re
     """Replace the shared Redis with this module's own, with the URL timeouts the settings write."""
     url = env.redis_url_with_timeouts(own_redis.url, socket_timeout=5, connect_timeout=3)
     settings.REDIS_URL = own_redis.url
-    settings.RQ_QUEUES = {name: {**config, "URL": url} for name, config in settings.RQ_QUEUES.items()}
+    settings.RQ_QUEUES = queues_at(url)
     return redis.Redis.from_url(own_redis.url)
 
 

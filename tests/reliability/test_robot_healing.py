@@ -7,20 +7,16 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import redis
-from django.conf import settings
-from django.test import override_settings
 from pytest_django.live_server_helper import LiveServer
 
-from asyncportal import localredis
 from robot import services
 from robot.models import ProcessedRecord, Robot, RobotAudit, RobotCycle
 from tests.conftest import StartWorker
 from tests.helpers import wait_for
+from tests.reliability.private_redis import RestartableRedis, private_redis, redis_conn
 from tests.robot.support import (
     HttpStub,
     IdempotentTarget,
@@ -37,41 +33,10 @@ from tests.robot.support import (
     target,
 )
 
-__all__ = ["start_sweeper", "stub", "target"]
+__all__ = ["private_redis", "redis_conn", "start_sweeper", "stub", "target"]
 pytestmark = pytest.mark.slow
 ACTOR = services.Actor(source="api", label="test")
 HEAL_DEADLINE = 60.0
-
-
-class RestartableRedis:
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.server = localredis.start(data_dir, persistent=False)
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    def restart_empty(self) -> float:
-        """Stop the server and start an empty one on the same port; return when it is back."""
-        self.server.stop()
-        self.server = localredis.start(self.data_dir, persistent=False, port=self.server.port)
-        return time.time()
-
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[RestartableRedis]:
-    server = RestartableRedis(tmp_path / "redis")
-    queues = {name: {**config, "URL": server.url} for name, config in settings.RQ_QUEUES.items()}
-    with override_settings(REDIS_URL=server.url, RQ_QUEUES=queues):
-        yield server
-    server.server.stop()
-
-
-@pytest.fixture
-def redis_conn(private_redis: RestartableRedis) -> redis.Redis:
-    """Overrides the shared-Redis fixture: workers, sweeper and test all use the private server."""
-    return redis.Redis.from_url(private_redis.url)
 
 
 def no_overlap_and_no_double_run(robot: Robot) -> list[RobotCycle]:

@@ -20,7 +20,10 @@ def main(name: str, barrier: Path, index: str) -> int:
 
     connection.ensure_connection()  # Connect before the barrier so the requests collide as closely as possible.
     (barrier / f"ready-{index}").touch()
+    deadline = time.monotonic() + 60
     while not (barrier / "go").exists():
+        if time.monotonic() > deadline:
+            return 2  # The test never said go: fail rather than hang.
         time.sleep(0.005)
     response = Client().post(
         f"/api/robots/{name}/start/",

@@ -158,18 +158,16 @@ class IdempotentTarget:
         return set(self.accepted)
 
 
-@pytest.fixture
-def stub() -> Iterator[HttpStub]:
+def _http_stub() -> Iterator[HttpStub]:
+    """A fresh HttpStub for one test, closed after it."""
     server = HttpStub()
     yield server
     server.close()
 
 
-@pytest.fixture
-def target() -> Iterator[HttpStub]:
-    server = HttpStub()
-    yield server
-    server.close()
+# One kind of server under two names, so a test can have a robot's source and its target side by side.
+stub = pytest.fixture(_http_stub, name="stub")
+target = pytest.fixture(_http_stub, name="target")
 
 
 def make_robot(name: str = "r1", *, source_url: str, **values: Any) -> Robot:

@@ -16,6 +16,7 @@ from rq.job import Job
 
 from robot import services
 from robot.models import ProcessedRecord, Robot, RobotAudit, RobotCycle
+from tests.helpers import queues_at
 from tests.robot.support import HttpStub, make_robot
 
 TOKEN = "s3cret-" + "x" * 40
@@ -237,12 +238,18 @@ def test_a_failed_cycle_reports_its_error_code_and_sentence(api: Client, robot: 
     assert (cycle["status"], cycle["error_code"], cycle["error"]) == ("failed", "fetch_http_status", error)
 
 
-def test_unknown_robot_is_404(api: Client) -> None:
-    for method, path in ENDPOINTS[:6]:
-        response = call(api, method, path.replace("demo", "ghost"), {} if method != "put" else {"records": 2}, **BEARER)
-        assert response.status_code in (404, 422), (method, path)
-        if method != "put":
-            assert response.json()["error"]["code"] == "not_found"
+@pytest.mark.parametrize(("method", "path"), [endpoint for endpoint in ENDPOINTS[:6] if endpoint[0] != "put"])
+def test_unknown_robot_is_404(api: Client, method: str, path: str) -> None:
+    response = call(api, method, path.replace("demo", "ghost"), {}, **BEARER)
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_put_to_an_unknown_name_creates_so_a_body_without_a_source_is_422_and_creates_nothing(api: Client) -> None:
+    response = call(api, "put", "/api/robots/ghost/", {"records": 2}, **BEARER)
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "invalid"
+    assert not Robot.objects.filter(name="ghost").exists()
 
 
 def test_cycles_are_listed_newest_first(api: Client, robot: Robot) -> None:
@@ -369,8 +376,7 @@ def test_legacy_endpoints_without_the_default_robot_are_404(api: Client) -> None
 def test_start_while_redis_is_down_is_not_a_500_and_the_sweeper_repairs_it_later(
     api: Client, robot: Robot, redis_conn: redis.Redis
 ) -> None:
-    down = {"URL": "redis://127.0.0.1:1/0", "SERIALIZER": "rq.serializers.JSONSerializer"}
-    with override_settings(RQ_QUEUES={name: down for name in ("registrations", "robot", "records")}):
+    with override_settings(RQ_QUEUES=queues_at()):
         response = call(api, "post", "/api/robots/demo/start/", **BEARER)
     robot.refresh_from_db()
     assert response.status_code == 200 and robot.state == "running"

@@ -16,6 +16,7 @@ from django.utils import timezone
 from rq.job import Job
 from rq.queue import Queue
 
+from asyncportal.queue_names import SERIALIZER
 from robot import errors, jobs, services
 from robot.errors import RobotError
 from robot.models import ProcessedRecord, Robot, RobotAudit, RobotCycle
@@ -52,7 +53,7 @@ def test_start_enqueues_one_cycle_job_named_by_the_chain_token(stub: HttpStub, r
     robot.refresh_from_db()
     assert robot.state == "running" and robot.job_id == started.job_id
     assert robot_queue(redis_conn).get_job_ids() == [robot.job_id]
-    job = Job.fetch(robot.job_id, connection=redis_conn, serializer="rq.serializers.JSONSerializer")
+    job = Job.fetch(robot.job_id, connection=redis_conn, serializer=SERIALIZER)
     assert job.func_name == "robot.jobs.run_cycle" and job.args == [robot.pk, robot.job_id]
     audit = RobotAudit.objects.get(robot=robot)
     assert (audit.action, audit.source, audit.actor_label, audit.remote_addr) == ("start", "api", "tester", "10.0.0.7")
@@ -175,7 +176,7 @@ def test_stop_now_cancels_the_queued_records_fences_their_jobs_out_and_ends_the_
     token = services.robot_start(name="r1", actor=ACTOR).job_id
     cycle_id = services.cycle_run(robot_id=robot.pk, token=token)
     assert cycle_id is not None
-    records = Queue("records", connection=redis_conn, serializer="rq.serializers.JSONSerializer")
+    records = Queue("records", connection=redis_conn, serializer=SERIALIZER)
     (job_id,) = records.get_job_ids()
     assert job_id == queueing.chunk_job_id(cycle_id, 0)
     services.robot_stop(name="r1", now=True, actor=ACTOR)

@@ -12,6 +12,7 @@ from django.db import connection
 from django.test import override_settings
 from rq.queue import Queue
 
+from asyncportal.queue_names import SERIALIZER
 from robot import services
 from robot.models import ProcessedRecord, Robot, RobotCycle
 from robot.services import queueing
@@ -131,7 +132,7 @@ def test_fan_out_enqueues_the_records_in_chunks_in_one_pipelined_round_trip(
     cycle_id = services.cycle_run(robot_id=robot.pk, token=token)
     after = redis_conn.info("commandstats")["cmdstat_exec"]["calls"]
     assert cycle_id is not None
-    records = Queue("records", connection=redis_conn, serializer="rq.serializers.JSONSerializer")
+    records = Queue("records", connection=redis_conn, serializer=SERIALIZER)
     chunks = [queueing.chunk_job_id(cycle_id, index) for index in range(3)]
     pks = list(ProcessedRecord.objects.order_by("pk").values_list("pk", flat=True))
     assert after - before == 1

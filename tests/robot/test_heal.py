@@ -14,13 +14,14 @@ from django.utils import timezone
 from rq.job import Job
 from rq.queue import Queue
 
+from asyncportal.queue_names import SERIALIZER
 from robot import services
 from robot.models import ProcessedRecord, Robot, RobotAudit, RobotCycle
 from robot.services import chain, heal, queueing
+from tests.helpers import queues_at
 from tests.robot.support import HttpStub, Reply, chain_jobs, due_tokens, make_robot
 
 ACTOR = services.Actor(source="api", label="tester")
-JSON = "rq.serializers.JSONSerializer"
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
@@ -112,7 +113,7 @@ def test_records_whose_jobs_were_lost_are_re_dispatched_with_new_dispatch_number
     assert services.robot_heal_all() == 2
     records = {r.source_id: r for r in ProcessedRecord.objects.all()}
     assert (records["1"].dispatch, records["2"].dispatch, records["3"].dispatch) == (2, 2, 1)
-    queued = set(Queue("records", connection=redis_conn, serializer=JSON).get_job_ids())
+    queued = set(Queue("records", connection=redis_conn, serializer=SERIALIZER).get_job_ids())
     assert {records["1"].job_id, records["2"].job_id} <= queued
     assert services.robot_heal_all() == 0
 
@@ -169,9 +170,6 @@ def test_a_lost_delivery_without_attempts_left_fails_and_finishes_its_cycle(stub
 def test_redis_being_down_is_logged_not_raised(stub: HttpStub) -> None:
     robot = make_robot(source_url=stub.url, state="running", job_id="robot-1-x")
     overdue(robot)
-    queues = {
-        name: {"URL": "redis://127.0.0.1:1/0", "SERIALIZER": JSON} for name in ("registrations", "robot", "records")
-    }
-    with override_settings(RQ_QUEUES=queues):
+    with override_settings(RQ_QUEUES=queues_at()):
         assert services.robot_heal_all() == 0
     assert Robot.objects.get(pk=robot.pk).job_id == "robot-1-x"

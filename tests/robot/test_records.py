@@ -13,13 +13,13 @@ from django.test import override_settings
 from django.utils import timezone
 from rq.queue import Queue
 
+from asyncportal.queue_names import SERIALIZER
 from robot import clients, services
 from robot.models import ProcessedRecord, Robot, RobotCycle
 from robot.services import queueing, records
 from tests.robot.support import HttpStub, IdempotentTarget, Reply, due_tokens, ended, make_robot
 
 ACTOR = services.Actor(source="api", label="tester")
-JSON = "rq.serializers.JSONSerializer"
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
@@ -46,7 +46,7 @@ def deliver(*source_ids: str) -> dict[str, int]:
 
 
 def record_jobs(conn: redis.Redis) -> list[list[list[int]]]:
-    queue = Queue("records", connection=conn, serializer=JSON)
+    queue = Queue("records", connection=conn, serializer=SERIALIZER)
     return [job.args[0] for job in queue.get_jobs()]
 
 
@@ -107,7 +107,7 @@ def test_a_5xx_is_retried_on_its_own_job_with_a_new_dispatch(
     retried = record("1")
     assert (retried.status, retried.attempts, retried.dispatch) == ("queued", 1, 2)
     assert retried.job_id == queueing.record_job_id(retried.pk, 2) and "503" in retried.error
-    scheduled = Queue("records", connection=redis_conn, serializer=JSON).scheduled_job_registry
+    scheduled = Queue("records", connection=redis_conn, serializer=SERIALIZER).scheduled_job_registry
     assert scheduled.get_job_ids() == [retried.job_id]
     assert deliver("1")["done"] == 1
     assert (record("1").attempts, record("1").status) == (2, "done")
@@ -156,7 +156,7 @@ def test_a_chunk_gives_each_record_its_own_outcome_and_retries_only_the_timed_ou
         "3": "queued",
         "4": "done",
     }
-    assert Queue("records", connection=redis_conn, serializer=JSON).scheduled_job_registry.get_job_ids() == [
+    assert Queue("records", connection=redis_conn, serializer=SERIALIZER).scheduled_job_registry.get_job_ids() == [
         record("3").job_id
     ]
     assert RobotCycle.objects.get().finished_at is None

@@ -1,4 +1,4 @@
-"""Ensure an admin account and the demo robot exist (used by ``make run``)."""
+"""Ensure an admin account and what the apps registered (the demo robot) exist (used by ``make run``)."""
 
 from __future__ import annotations
 
@@ -21,8 +21,5 @@ class Command(BaseCommand):
             self.stdout.write(f"Admin created: username={admin.username} password={admin.password} (shown once)")
         else:
             self.stdout.write(f"Admin: username={admin.username}")
-        robot_name = services.demo_robot_ensure(base_url=options["base_url"])
-        if robot_name is None:
-            self.stdout.write("Demo robot: none (ROBOT_DEMO_FEED is off, so there is no feed for it to read)")
-        else:
-            self.stdout.write(f"Demo robot: {robot_name} (stopped until started in the admin)")
+        for line in services.bootstrap_steps_run(base_url=options["base_url"]):
+            self.stdout.write(line)
