@@ -87,7 +87,7 @@ def measure(*, records: int, chunk: int, target: str, source: str, make_robot: C
     idle_before = redis_calls(redis)
     drain_in_process()
     idle = redis_calls(redis) - idle_before - 1  # the INFO itself is excluded by name; the RESET is not sent
-    robot = make_robot(records=records, chunk=chunk, target=target, source=source, token="count")
+    robot = make_robot(batch_size=records, chunk=chunk, target=target, source=source, token="count")
     counts = Counts(chunk=chunk, target=bool(target), records=records)
     before = redis_calls(redis)
     with sql_counter() as counted:
@@ -107,7 +107,7 @@ def profile(*, records: int, chunk: int, target: str, source: str, make_robot: C
     """Drain one cycle's record jobs in a SimpleWorker under cProfile; return the top costs."""
     from robot import services
 
-    robot = make_robot(records=records, chunk=chunk, target=target, source=source, token="profile")
+    robot = make_robot(batch_size=records, chunk=chunk, target=target, source=source, token="profile")
     services.cycle_run(robot_id=robot.pk, token="profile")
     profiler = cProfile.Profile()
     started = time.monotonic()

@@ -41,18 +41,18 @@ def wait_workers(count: int) -> None:
     wait(lambda: len(Worker.all(queue=queue)) >= count, 60, f"{count} record workers")
 
 
-def make_robot(*, records: int, chunk: int, target: str, source: str, token: str = "", interval: int = FAR) -> Any:
+def make_robot(*, batch_size: int, chunk: int, target: str, source: str, token: str = "", interval: int = FAR) -> Any:
     from robot.models import Robot
 
     name = f"bench-{time.time_ns()}"
     return Robot.objects.create(
         name=name,
         source_url=source,
-        records=records,
+        batch_size=batch_size,
         interval=interval,
         target_url=target,
         chunk_size=chunk,
-        job_id=token,
+        chain_token=token,
     )
 
 
@@ -76,7 +76,7 @@ def cycle_rate(results: Results, source: str, target: str, workers: int, chunk: 
     from robot import services
     from robot.models import RobotCycle
 
-    robot = make_robot(records=records, chunk=chunk, target=target, source=source)
+    robot = make_robot(batch_size=records, chunk=chunk, target=target, source=source)
     services.robot_run_once(name=robot.name, actor=services.SYSTEM)
     cycle = wait(
         lambda: RobotCycle.objects.filter(robot=robot, finished_at__isnull=False).first(), 900, "cycle", every=0.05
@@ -112,7 +112,7 @@ def _fan_out_once(source: str, records: int, chunk: int, queue: Queue) -> tuple[
     from robot import services
     from robot.models import RobotCycle
 
-    robot = make_robot(records=records, chunk=chunk, target="", source=source, token="fan-out")
+    robot = make_robot(batch_size=records, chunk=chunk, target="", source=source, token="fan-out")
     started = time.monotonic()
     cycle_id = services.cycle_run(robot_id=robot.pk, token="fan-out")
     seconds = time.monotonic() - started
@@ -145,7 +145,7 @@ def gaps(results: Results, source: str, sizes: Sizes) -> None:
 def _start_robots(count: int, source: str) -> list[Any]:
     from robot import services
 
-    robots = [make_robot(records=3, chunk=10, target="", source=source, interval=1) for _ in range(count)]
+    robots = [make_robot(batch_size=3, chunk=10, target="", source=source, interval=1) for _ in range(count)]
     for robot in robots:
         services.robot_start(name=robot.name, actor=services.SYSTEM)
     return robots

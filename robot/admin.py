@@ -24,7 +24,7 @@ from robot.models import ProcessedRecord, Robot, RobotAudit, RobotCycle
 from robot.services import Actor
 
 EDITABLE = (
-    *("msg", "source_url", "source_secret", "records", "chunk_size", "interval", "target_url", "target_secret"),
+    *("msg", "source_url", "source_secret", "batch_size", "chunk_size", "interval", "target_url", "target_secret"),
     "max_failed_cycles",
 )
 Operation = Callable[[str, Actor], object]
@@ -93,7 +93,7 @@ class RobotAdmin(BaseAdmin):
         js = ("robot/panel.js",)
 
     # What changes while the robot works is on the live panel above the form, not in these fields.
-    readonly_fields = ("job_id", "cursor", "secrets_status")
+    readonly_fields = ("chain_token", "cursor", "secrets_status")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Robot]:
         last = RobotCycle.objects.filter(robot=OuterRef("pk"), finished_at__isnull=False).order_by("-number")
@@ -225,7 +225,7 @@ class RobotAdmin(BaseAdmin):
 
     @admin.display(description="next run", ordering="next_run_at")
     def next_run(self, robot: Robot) -> str:
-        if not robot.is_running or robot.next_run_at is None or not robot.job_id:
+        if not robot.is_running or robot.next_run_at is None or not robot.chain_token:
             return "-"
         seconds = max((robot.next_run_at - timezone.now()).total_seconds(), 0.0)
         return "due now" if seconds < 1 else f"in {panel.human_seconds(seconds)}"

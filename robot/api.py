@@ -135,7 +135,7 @@ def json_body(request: HttpRequest) -> dict[str, Any]:
 
 def _chain(robot: Robot) -> JsonResponse:
     next_run_at = robot.next_run_at.isoformat() if robot.next_run_at else None
-    body = {"ok": True, "state": robot.state, "job_id": robot.job_id or None, "queue": queues.ROBOT}
+    body = {"ok": True, "state": robot.state, "job_id": robot.chain_token or None, "queue": queues.ROBOT}
     return JsonResponse({**body, "next_run_at": next_run_at})
 
 
@@ -201,7 +201,7 @@ def legacy_wstart(request: HttpRequest, actor: Actor) -> JsonResponse:
     robot = selectors.robot_get(name)
     found = selectors.chain_job_found(robot)
     return JsonResponse(
-        {"ok": True, "robot": name, "state": robot.state, "job_id": robot.job_id or None, "status": found}
+        {"ok": True, "robot": name, "state": robot.state, "job_id": robot.chain_token or None, "status": found}
     )
 
 

@@ -11,7 +11,7 @@ from django.db.models import Q
 
 from robot import outbound
 
-RECORDS_MIN, RECORDS_MAX = 1, 10_000
+BATCH_MIN, BATCH_MAX = 1, 10_000
 INTERVAL_MIN, INTERVAL_MAX = 1, 86_400
 CHUNK_MIN, CHUNK_MAX = 1, 1000
 MAX_FAILED_CYCLES_MAX = 1000
@@ -34,8 +34,11 @@ class Robot(models.Model):
         validators=[outbound.validate_secret_name],
         help_text="Environment variable (ROBOT_SECRET_…) whose value is sent to the source as a header.",
     )
-    records = models.PositiveIntegerField(
-        default=20, validators=[MinValueValidator(RECORDS_MIN), MaxValueValidator(RECORDS_MAX)]
+    batch_size = models.PositiveIntegerField(
+        "batch size (records per cycle)",
+        default=20,
+        validators=[MinValueValidator(BATCH_MIN), MaxValueValidator(BATCH_MAX)],
+        help_text='Most records one cycle takes from the source; "records" in the JSON API.',
     )
     interval = models.PositiveIntegerField(
         default=15,
@@ -64,8 +67,13 @@ class Robot(models.Model):
     failed_cycles_in_a_row = models.PositiveIntegerField(default=0)
     paused_at = models.DateTimeField(null=True, blank=True)
     paused_reason = models.CharField(max_length=255, blank=True, help_text="Why the robot paused itself.")
-    # The chain token: id of the one RQ job allowed to start the next cycle ("" when none).
-    job_id = models.CharField(max_length=100, blank=True)
+    # Only the job whose id equals the token may start the next cycle; arming a new token fences out the old job.
+    chain_token = models.CharField(
+        "chain token (job_id)",
+        max_length=100,
+        blank=True,
+        help_text='Id of the one RQ job allowed to start the next cycle (empty when none); "job_id" in the JSON API.',
+    )
     next_run_at = models.DateTimeField(null=True, blank=True)
     cursor = models.CharField(max_length=255, blank=True, help_text="Highest source id seen (sent as after=).")
     cycles_completed = models.PositiveIntegerField(default=0)
@@ -85,7 +93,7 @@ class Robot(models.Model):
         permissions = [("manage_queues", "Can operate RQ queues")]
         constraints = [
             models.CheckConstraint(
-                condition=Q(records__gte=RECORDS_MIN, records__lte=RECORDS_MAX), name="robot_records_range"
+                condition=Q(batch_size__gte=BATCH_MIN, batch_size__lte=BATCH_MAX), name="robot_batch_size_range"
             ),
             models.CheckConstraint(
                 condition=Q(interval__gte=INTERVAL_MIN, interval__lte=INTERVAL_MAX), name="robot_interval_range"
@@ -124,7 +132,8 @@ class RobotCycle(models.Model):
     robot = models.ForeignKey(Robot, on_delete=models.PROTECT, related_name="cycles")
     number = models.PositiveIntegerField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
-    job_id = models.CharField(max_length=100, blank=True, help_text="The chain token that started this cycle.")
+    # The cycle job's own RQ id: the robot's chain token at the time this cycle was claimed.
+    job_id = models.CharField(max_length=100, blank=True, help_text="The RQ job that ran this cycle (its chain token).")
     started_at = models.DateTimeField()
     fanned_out_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -65,7 +65,7 @@ def human_time(value: datetime | None, now: datetime) -> str:
 
 def seconds_to_next(robot: Robot, current: RobotCycle | None, now: datetime) -> float | None:
     """Return how long until the next cycle starts; None when none is scheduled or one is running."""
-    if current is not None or robot.next_run_at is None or not robot.job_id:
+    if current is not None or robot.next_run_at is None or not robot.chain_token:
         return None
     return max((robot.next_run_at - now).total_seconds(), 0.0)
 

@@ -39,10 +39,10 @@ def robot_status(robot: Robot) -> dict[str, Any]:
         "source_secret_set": outbound.secret_is_set(robot.source_secret) if robot.source_secret else None,
         "target_secret": robot.target_secret or None,
         "target_secret_set": outbound.secret_is_set(robot.target_secret) if robot.target_secret else None,
-        "records": robot.records,
+        "records": robot.batch_size,
         "chunk_size": robot.chunk_size,
         "timedelta": robot.interval,
-        "job_id": robot.job_id or None,
+        "job_id": robot.chain_token or None,
         "next_run_at": _iso(robot.next_run_at),
         "max_failed_cycles": robot.max_failed_cycles,
         "failed_cycles_in_a_row": robot.failed_cycles_in_a_row,
@@ -94,10 +94,10 @@ def cycle_dict(cycle: RobotCycle) -> dict[str, Any]:
 
 def chain_job_found(robot: Robot) -> str:
     """Return "Found" when the robot's chain job is alive in RQ, "NotFound" when not, "Unknown" without Redis."""
-    if not robot.job_id:
+    if not robot.chain_token:
         return "NotFound"
     try:
-        status = queues.job_statuses([robot.job_id])[robot.job_id]
+        status = queues.job_statuses([robot.chain_token])[robot.chain_token]
     except RedisError:
         return "Unknown"
     return "Found" if status in ALIVE else "NotFound"

@@ -38,25 +38,25 @@ def unfinished_cycle(robot: Robot) -> RobotCycle | None:
 
 def arm(robot: Robot, *, run_at: datetime | None = None) -> str:
     """Give the robot a new token due at ``run_at`` (now by default); enqueue its job after commit."""
-    old = robot.job_id
-    robot.job_id = f"robot-{robot.pk}-{uuid.uuid4().hex}"
+    old = robot.chain_token
+    robot.chain_token = f"robot-{robot.pk}-{uuid.uuid4().hex}"
     robot.next_run_at = run_at or timezone.now()
-    robot.save(update_fields=["job_id", "next_run_at", "updated_at"])
+    robot.save(update_fields=["chain_token", "next_run_at", "updated_at"])
     if old:
         queues.after_commit(partial(queueing.discard_cycle, robot.pk, old), f"discard {old}")
     queues.after_commit(
-        partial(queueing.schedule_cycle, robot.pk, robot.job_id, robot.next_run_at), f"enqueue {robot.job_id}"
+        partial(queueing.schedule_cycle, robot.pk, robot.chain_token, robot.next_run_at), f"enqueue {robot.chain_token}"
     )
-    logger.info("robot armed robot=%s token=%s run_at=%s", robot.name, robot.job_id, robot.next_run_at)
-    return robot.job_id
+    logger.info("robot armed robot=%s token=%s run_at=%s", robot.name, robot.chain_token, robot.next_run_at)
+    return robot.chain_token
 
 
 def disarm(robot: Robot) -> None:
     """Withdraw the token: a job that still carries it will do nothing; remove it from RQ after commit."""
-    old = robot.job_id
-    robot.job_id = ""
+    old = robot.chain_token
+    robot.chain_token = ""
     robot.next_run_at = None
-    robot.save(update_fields=["job_id", "next_run_at", "updated_at"])
+    robot.save(update_fields=["chain_token", "next_run_at", "updated_at"])
     if old:
         queues.after_commit(partial(queueing.discard_cycle, robot.pk, old), f"discard {old}")
 
@@ -105,7 +105,7 @@ def finish_cycle(robot: Robot, cycle: RobotCycle, status: str, error: str = "", 
     elif robot.is_running:
         # The pause is measured from the end of this cycle, so cycles never overlap.
         arm(robot, run_at=cycle.finished_at + timedelta(seconds=robot.interval))
-    elif robot.job_id:
+    elif robot.chain_token:
         disarm(robot)
 
 

@@ -94,12 +94,12 @@ def robot_delete_refusal(robot: Robot) -> RobotError | None:
     """Return why ``robot`` may not be deleted (running, or any cycle or processed record), else None."""
     if robot.is_running:
         return RobotError(errors.RUNNING, f"Robot {robot.name} is running; stop it first.")
-    records = ProcessedRecord.objects.filter(robot=robot).count()
-    cycles = RobotCycle.objects.filter(robot=robot).count()
-    if records or cycles:
+    record_count = ProcessedRecord.objects.filter(robot=robot).count()
+    cycle_count = RobotCycle.objects.filter(robot=robot).count()
+    if record_count or cycle_count:
         return RobotError(
             errors.HAS_HISTORY,
-            f"Robot {robot.name} has {records} processed records and {cycles} cycles; stop it instead "
+            f"Robot {robot.name} has {record_count} processed records and {cycle_count} cycles; stop it instead "
             "- history is kept for de-duplication.",
         )
     return None

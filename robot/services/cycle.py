@@ -74,8 +74,8 @@ def _claim(robot_id: int, token: str) -> Claim | None:
     try:
         with transaction.atomic():
             robot = chain.lock_robot(pk=robot_id)
-            if robot.job_id != token:
-                logger.info("stale cycle job ignored robot=%s token=%s current=%s", robot_id, token, robot.job_id)
+            if robot.chain_token != token:
+                logger.info("stale cycle job ignored robot=%s token=%s current=%s", robot_id, token, robot.chain_token)
                 return None
             if chain.unfinished_cycle(robot) is not None:
                 logger.info("cycle job ignored, a cycle is unfinished robot=%s token=%s", robot_id, token)
@@ -91,8 +91,8 @@ def _claim(robot_id: int, token: str) -> Claim | None:
         logger.warning("cycle claim lost a race robot=%s token=%s", robot_id, token)
         return None
     logger.info("cycle started robot=%s number=%s", robot.name, number)
-    # Records cancelled by a stop-now are delivered first and count against ``records``.
-    return Claim(cycle.pk, robot.source_url, robot.source_secret, max(robot.records - backlog, 0), robot.cursor)
+    # Records cancelled by a stop-now are delivered first and count against ``batch_size``.
+    return Claim(cycle.pk, robot.source_url, robot.source_secret, max(robot.batch_size - backlog, 0), robot.cursor)
 
 
 @transaction.atomic
@@ -113,7 +113,7 @@ def _fan_out(cycle_id: int, items: list[Any]) -> None:
             logger.warning("fan-out skipped, cycle already ended robot=%s number=%s", robot.name, cycle.number)
             return
         adopted = _adopt_cancelled(robot, cycle)
-        batch = _split(robot, items, robot.records - len(adopted))
+        batch = _split(robot, items, robot.batch_size - len(adopted))
         now = timezone.now()
         records = [
             ProcessedRecord(
@@ -151,8 +151,8 @@ def _cancelled(robot: Robot) -> QuerySet[ProcessedRecord]:
 
 
 def _adopt_cancelled(robot: Robot, cycle: RobotCycle) -> list[ProcessedRecord]:
-    """Move up to ``robot.records`` records cancelled by a stop-now into ``cycle``, queued under new dispatches."""
-    adopted = list(_cancelled(robot).only("pk", "dispatch")[: robot.records])
+    """Move up to ``robot.batch_size`` records cancelled by a stop-now into ``cycle``, queued under new dispatches."""
+    adopted = list(_cancelled(robot).only("pk", "dispatch")[: robot.batch_size])
     requeue_into(cycle, adopted, robot.chunk_size)
     return adopted
 

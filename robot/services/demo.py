@@ -8,13 +8,13 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from robot.models import RECORDS_MAX, Robot
+from robot.models import BATCH_MAX, Robot
 
 DEMO_NAME = "demo"
 DEMO_MSG = "Demo robot: reads the built-in todo feed."
 FEED_DEFAULT_LIMIT = 20
 # The largest ``limit`` accepted: what one robot cycle may ask for. ROBOT_DEMO_FEED_MAX_ITEMS caps what is served.
-FEED_MAX_LIMIT = RECORDS_MAX
+FEED_MAX_LIMIT = BATCH_MAX
 _VERBS = ("Call", "Email", "Review", "Plan", "Fix", "Write", "Order", "Clean", "Test", "Ship")
 _OBJECTS = ("the report", "the customer", "the invoice", "the backlog", "the deploy", "the docs", "the garden")
 _EPOCH = date(2023, 7, 11)  # the day the original post was published

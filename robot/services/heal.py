@@ -78,18 +78,18 @@ def _heal_chain(robot: Robot, now: datetime, stranded: set[str]) -> int:
     overdue = (now - (robot.next_run_at or robot.updated_at)).total_seconds()
     if overdue < GRACE:
         return 0
-    status = queues.job_statuses([robot.job_id])[robot.job_id] if robot.job_id else None
-    if robot.job_id in stranded:
+    status = queues.job_statuses([robot.chain_token])[robot.chain_token] if robot.chain_token else None
+    if robot.chain_token in stranded:
         status = "stranded"
     if status in WAITING or (status == JobStatus.STARTED and overdue < fetch_stall_seconds()):
         return 0
     with transaction.atomic():
         locked = chain.lock_robot(pk=robot.pk)
-        if not locked.is_running or locked.job_id != robot.job_id or chain.unfinished_cycle(locked):
+        if not locked.is_running or locked.chain_token != robot.chain_token or chain.unfinished_cycle(locked):
             return 0
         chain.arm(locked)
-        audit(locked, RobotAudit.Action.HEAL, SYSTEM, f"chain re-armed: job {robot.job_id or '-'} was {status}")
-    logger.warning("robot chain re-armed robot=%s lost=%s status=%s", robot.name, robot.job_id, status)
+        audit(locked, RobotAudit.Action.HEAL, SYSTEM, f"chain re-armed: job {robot.chain_token or '-'} was {status}")
+    logger.warning("robot chain re-armed robot=%s lost=%s status=%s", robot.name, robot.chain_token, status)
     return 1
 
 

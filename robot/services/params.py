@@ -15,7 +15,7 @@ from robot.models import Robot
 SETTINGS = {
     "source_url": "source_url",
     "source_secret": "source_secret",
-    "records": "records",
+    "records": "batch_size",
     "chunk_size": "chunk_size",
     "timedelta": "interval",
     "msg": "msg",
@@ -25,7 +25,7 @@ TARGET = {"target_url": "target_url", "target_secret": "target_secret"}
 EDITABLE = {**SETTINGS, **TARGET}
 START = {
     "timedelta": "interval",
-    "records": "records",
+    "records": "batch_size",
     "chunk_size": "chunk_size",
     "msg": "msg",
     "max_failed_cycles": "max_failed_cycles",

@@ -73,7 +73,7 @@ def test_fifty_concurrent_starts_then_two_hundred_random_operations_keep_one_cha
     web: str, stub: HttpStub, start_worker: StartWorker, start_sweeper: StartSweeper
 ) -> None:
     stub.handler = demo_source
-    robot = make_robot(source_url=stub.url, records=3, interval=1, chunk_size=3)
+    robot = make_robot(source_url=stub.url, batch_size=3, interval=1, chunk_size=3)
     env = {"SWEEP_INTERVAL": "1"}
     start_sweeper(env)
     start_worker("robot", extra_env=env)
@@ -137,11 +137,11 @@ def test_fifty_concurrent_starts_then_two_hundred_random_operations_keep_one_cha
         f"ok={sum(op.status == 200 for op in log)} cycles={len(cycles)} late={late} due_after_stop={due}"
     )
     assert late == []
-    assert (robot.state, robot.job_id) == (Robot.State.STOPPED, "")
+    assert (robot.state, robot.chain_token) == (Robot.State.STOPPED, "")
     # A start's after-commit ZADD can land after a later stop's ZREM (two processes): such a leftover token is
     # stale. Let the ticker run it out, then no cycle may have started after the final stop.
     wait_for(lambda: not due_tokens(queues.get_connection(), robot), timeout=15, message="leftover due tokens")
     wait_for(lambda: queues.get_queue(queues.ROBOT).count == 0, timeout=15, message="the robot queue to drain")
     after_stop = RobotCycle.objects.filter(robot=robot, started_at__gt=datetime.fromtimestamp(final_stop.returned, UTC))
     assert list(after_stop.values_list("number", flat=True)) == []
-    assert services.robot_start(name="r1", actor=services.SYSTEM).job_id  # and it starts cleanly again
+    assert services.robot_start(name="r1", actor=services.SYSTEM).chain_token  # and it starts cleanly again

@@ -38,7 +38,7 @@ def test_every_hostile_source_fails_only_its_own_cycles_and_every_chain_goes_on(
     env = {"ROBOT_FETCH_TIMEOUT": str(DEADLINE), "ROBOT_FETCH_MAX_BYTES": str(1024 * 1024), "SWEEP_INTERVAL": "1"}
     # max_failed_cycles=0: this test is about every chain going on; pausing has its own tests (test_pause.py).
     robots = {
-        name: make_robot(name, source_url=hostile.url(name), records=20, interval=1, max_failed_cycles=0)
+        name: make_robot(name, source_url=hostile.url(name), batch_size=20, interval=1, max_failed_cycles=0)
         for name in (*FAILING, *PARTLY_BAD)
     }
     start_sweeper(env)
@@ -74,7 +74,7 @@ def test_every_hostile_source_fails_only_its_own_cycles_and_every_chain_goes_on(
     assert all(c.status == "finished" for c in poison)
 
     greedy = finished(robots["greedy"])
-    assert [c.fetched for c in greedy[:3]] == [20, 20, 10]  # never more than `records`; the rest comes next time
+    assert [c.fetched for c in greedy[:3]] == [20, 20, 10]  # never more than `batch_size`; the rest comes next time
     ids = sorted(
         int(i) for i in ProcessedRecord.objects.filter(robot=robots["greedy"]).values_list("source_id", flat=True)
     )

@@ -30,7 +30,7 @@ def test_every_hostile_target_gets_each_key_retried_alone_and_never_twice_at_onc
 ) -> None:
     stub.handler = demo_source
     robots = {
-        name: make_robot(name, source_url=stub.url, target_url=hostile_target.url(name), records=4, chunk_size=2)
+        name: make_robot(name, source_url=stub.url, target_url=hostile_target.url(name), batch_size=4, chunk_size=2)
         for name in EXPECTED
     }
     env = {"ROBOT_POST_TIMEOUT": "2", "SWEEP_INTERVAL": "1"}

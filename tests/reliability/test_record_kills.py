@@ -38,7 +38,7 @@ def test_record_workers_killed_mid_chunk_leave_every_record_final_once(
     stub.handler = demo_source
     sink = IdempotentTarget(delay=0.02)
     target.handler = sink
-    robot = make_robot(source_url=stub.url, records=RECORDS, interval=3600, target_url=target.url, chunk_size=20)
+    robot = make_robot(source_url=stub.url, batch_size=RECORDS, interval=3600, target_url=target.url, chunk_size=20)
     env = {"ROBOT_POST_TIMEOUT": "2", "SWEEP_INTERVAL": "1"}
     start_sweeper(env)
     start_worker("robot", extra_env=env)

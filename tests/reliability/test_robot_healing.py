@@ -56,7 +56,7 @@ def test_redis_restarted_empty_between_cycles_is_healed_within_a_minute(
     start_sweeper: StartSweeper,
     redis_conn: redis.Redis,
 ) -> None:
-    robot = make_robot(source_url=f"{live_server.url}/api/demo/todos/", records=3, interval=2)
+    robot = make_robot(source_url=f"{live_server.url}/api/demo/todos/", batch_size=3, interval=2)
     env = {"REDIS_URL": private_redis.url}
     start_worker("robot", extra_env=env)
     start_worker("records", pool=2, extra_env=env)
@@ -84,7 +84,7 @@ def test_redis_restarted_empty_mid_cycle_loses_no_record_and_posts_each_once(
     sink = IdempotentTarget(delay=0.4)
     target.handler = sink
     # One record per job: the first job is in flight, the five others are queued and vanish with Redis.
-    robot = make_robot(source_url=stub.url, records=6, interval=60, target_url=target.url, chunk_size=1)
+    robot = make_robot(source_url=stub.url, batch_size=6, interval=60, target_url=target.url, chunk_size=1)
     env = {"REDIS_URL": private_redis.url}
     start_worker("robot", extra_env=env)
     start_worker("records", pool=1, extra_env=env)
@@ -115,7 +115,7 @@ def test_robot_worker_killed_mid_fetch_is_healed_without_a_double_cycle(
         return Reply(body=reply.body, wait=hang if len(fetches) == 2 else None)
 
     stub.handler = source
-    robot = make_robot(source_url=stub.url, records=2, interval=1)
+    robot = make_robot(source_url=stub.url, batch_size=2, interval=1)
     env = {"ROBOT_FETCH_TIMEOUT": "2"}
     worker = start_worker("robot", extra_env=env)
     start_worker("records", pool=1, extra_env=env)

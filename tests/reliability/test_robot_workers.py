@@ -37,7 +37,7 @@ def test_a_record_worker_given_sigterm_finishes_its_record_then_exits(
     stub.handler = demo_source
     sink = IdempotentTarget(delay=2.0)
     target.handler = sink
-    robot = make_robot(source_url=stub.url, records=1, interval=60, target_url=target.url)
+    robot = make_robot(source_url=stub.url, batch_size=1, interval=60, target_url=target.url)
     start_worker("robot")
     pool = start_worker("records", pool=1)
     services.robot_start(name=robot.name, actor=ACTOR)
@@ -58,7 +58,7 @@ def test_a_record_whose_worker_was_killed_is_retried_and_has_one_effect(
     stuck = threading.Event()
     sink.hold["r1:1"] = stuck  # the first delivery hangs at the target until the worker is killed
     target.handler = sink
-    robot = make_robot(source_url=stub.url, records=1, interval=60, target_url=target.url)
+    robot = make_robot(source_url=stub.url, batch_size=1, interval=60, target_url=target.url)
     start_worker("robot")
     # The worker's POST deadline (10 s) outlasts the kill; its lease (deadline + 5 s) is what the sweeper waits out.
     pool = start_worker("records", pool=1, extra_env={"ROBOT_POST_TIMEOUT": "10"})

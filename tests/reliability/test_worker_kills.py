@@ -101,7 +101,7 @@ def test_a_robot_worker_given_sigterm_mid_fetch_finishes_the_cycle_then_exits_0(
         return Reply(body=demo_source(seen).body, delay=1.0)  # the source answers after about a second
 
     stub.handler = slow_source
-    robot = make_robot(source_url=stub.url, records=3, interval=60)
+    robot = make_robot(source_url=stub.url, batch_size=3, interval=60)
     worker = start_worker("robot")
     start_worker("records", pool=1)
     services.robot_start(name=robot.name, actor=ACTOR)

@@ -171,7 +171,7 @@ target = pytest.fixture(_http_stub, name="target")
 
 
 def make_robot(name: str = "r1", *, source_url: str, **values: Any) -> Robot:
-    defaults: dict[str, Any] = {"records": 5, "interval": 1}
+    defaults: dict[str, Any] = {"batch_size": 5, "interval": 1}
     return Robot.objects.create(name=name, source_url=source_url, **{**defaults, **values})
 
 

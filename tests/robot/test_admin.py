@@ -70,7 +70,7 @@ def test_change_page_shows_the_buttons_of_the_robots_state_and_read_only_status(
     for operation in ("stop", "stop-now"):
         assert f'action="{control_url(robot, operation)}"' not in page
     assert "csrfmiddlewaretoken" in page
-    assert 'name="job_id"' not in page and 'name="state"' not in page and 'name="total_done"' not in page
+    assert 'name="chain_token"' not in page and 'name="state"' not in page and 'name="total_done"' not in page
 
 
 def test_a_button_posts_to_the_service_and_redirects_back(
@@ -81,7 +81,7 @@ def test_a_button_posts_to_the_service_and_redirects_back(
     robot.refresh_from_db()
     assert response.redirect_chain[-1][0] == reverse("admin:robot_robot_change", args=[robot.pk])
     assert [str(m) for m in response.context["messages"]] == ["r1: started."]
-    assert robot.state == "running" and chain_tokens(redis_conn, robot) == [robot.job_id]
+    assert robot.state == "running" and chain_tokens(redis_conn, robot) == [robot.chain_token]
 
 
 def test_buttons_need_post_and_the_change_permission(admin_client_: Client, stub: HttpStub) -> None:
@@ -110,20 +110,31 @@ def test_actions_need_the_change_permission(stub: HttpStub, name: str) -> None:
     assert not RobotAudit.objects.exists()
 
 
+def test_the_form_names_the_batch_size_and_chain_token_with_their_api_names(
+    admin_client_: Client, stub: HttpStub
+) -> None:
+    robot = make_robot(source_url=stub.url, batch_size=7)
+    Robot.objects.filter(pk=robot.pk).update(chain_token="robot-1-shown")
+    page = admin_client_.get(reverse("admin:robot_robot_change", args=[robot.pk])).content.decode()
+    assert '<label class="required" for="id_batch_size">Batch size (records per cycle):</label>' in page
+    assert 'name="batch_size" value="7"' in page and 'name="records"' not in page
+    assert "Chain token (job_id):</label>" in page and "robot-1-shown" in page
+
+
 def test_saving_the_form_changes_settings_but_never_state_token_or_totals(
     admin_client_: Client, stub: HttpStub
 ) -> None:
     robot = make_robot(source_url=stub.url)
-    Robot.objects.filter(pk=robot.pk).update(state="running", job_id="robot-1-live", total_done=9)
-    form = {"msg": "edited", "source_url": stub.url, "records": 8, "chunk_size": 4, "interval": 3, "target_url": ""}
+    Robot.objects.filter(pk=robot.pk).update(state="running", chain_token="robot-1-live", total_done=9)
+    form = {"msg": "edited", "source_url": stub.url, "batch_size": 8, "chunk_size": 4, "interval": 3, "target_url": ""}
     response = admin_client_.post(
         reverse("admin:robot_robot_change", args=[robot.pk]), {**form, "max_failed_cycles": 0}
     )
     robot.refresh_from_db()
     assert response.status_code == 302
-    assert (robot.msg, robot.records, robot.chunk_size, robot.interval) == ("edited", 8, 4, 3)
+    assert (robot.msg, robot.batch_size, robot.chunk_size, robot.interval) == ("edited", 8, 4, 3)
     assert robot.max_failed_cycles == 0
-    assert (robot.state, robot.job_id, robot.total_done) == ("running", "robot-1-live", 9)
+    assert (robot.state, robot.chain_token, robot.total_done) == ("running", "robot-1-live", 9)
     assert RobotAudit.objects.get().action == "update"
 
 
@@ -132,7 +143,7 @@ def test_adding_a_robot_creates_it_stopped_and_audited(admin_client_: Client, st
         "name": "fresh",
         "msg": "",
         "source_url": stub.url,
-        "records": 20,
+        "batch_size": 20,
         "chunk_size": 10,
         "interval": 15,
         "target_url": "",
@@ -154,7 +165,7 @@ def test_history_admins_are_read_only_lists(admin_client_: Client, stub: HttpStu
 
 
 def robot_form(**values: Any) -> dict[str, Any]:
-    form = {"name": "keyed", "msg": "", "records": 20, "chunk_size": 10, "interval": 15, "target_url": ""}
+    form = {"name": "keyed", "msg": "", "batch_size": 20, "chunk_size": 10, "interval": 15, "target_url": ""}
     return {**form, "source_secret": "", "target_secret": "", "max_failed_cycles": 5, **values}
 
 

@@ -64,7 +64,7 @@ def finished_cycle(robot: Robot, number: int, seconds: float, **counts: Any) -> 
 def test_a_running_robot_offers_stop_and_counts_down_to_its_next_cycle(staff: Client, stub: HttpStub) -> None:
     robot = make_robot(source_url=stub.url)
     next_run = timezone.now() + timedelta(seconds=30)
-    Robot.objects.filter(pk=robot.pk).update(state="running", job_id="robot-1-x", next_run_at=next_run)
+    Robot.objects.filter(pk=robot.pk).update(state="running", chain_token="robot-1-x", next_run_at=next_run)
     html = fragment(staff, robot)
     assert 'robot-badge-running" data-field="state">running<' in html
     assert 'data-operation="stop"' in html and 'data-operation="stop-now"' in html
@@ -196,7 +196,7 @@ def test_the_list_shows_state_last_cycle_and_rate_in_constant_queries(staff: Cli
     robot = make_robot("a", source_url=stub.url)
     finished_cycle(robot, 1, 4.0, status="finished", fetched=8, done=6, failed=2)
     Robot.objects.filter(pk=robot.pk).update(
-        state="running", job_id="robot-1-x", next_run_at=timezone.now() + timedelta(seconds=90)
+        state="running", chain_token="robot-1-x", next_run_at=timezone.now() + timedelta(seconds=90)
     )
     with CaptureQueriesContext(connection) as one:
         html = staff.get("/admin/robot/robot/").content.decode()

@@ -37,7 +37,7 @@ def api() -> Client:
 
 @pytest.fixture
 def robot(stub: HttpStub) -> Robot:
-    return make_robot("demo", source_url=stub.url, records=20, interval=15)
+    return make_robot("demo", source_url=stub.url, batch_size=20, interval=15)
 
 
 def call(client: Client, method: str, path: str, body: Any = None, **extra: Any) -> Any:
@@ -125,7 +125,7 @@ def test_put_creates_then_updates_a_robot(api: Client, stub: HttpStub) -> None:
     robot = Robot.objects.get(name="new-bot")
     assert (created.status_code, updated.status_code) == (201, 200)
     assert created.json()["ok"] is True and created.json()["state"] == "stopped"
-    assert (robot.records, robot.interval, robot.msg, robot.target_url) == (31, 20, "hello", "https://t.example/in")
+    assert (robot.batch_size, robot.interval, robot.msg, robot.target_url) == (31, 20, "hello", "https://t.example/in")
     assert robot.chunk_size == 25
     assert list(RobotAudit.objects.order_by("id").values_list("action", flat=True)) == ["create", "update"]
 
@@ -270,12 +270,12 @@ def test_start_with_the_original_body_updates_and_starts(api: Client, robot: Rob
     assert response.json() == {
         "ok": True,
         "state": "running",
-        "job_id": robot.job_id,
+        "job_id": robot.chain_token,
         "queue": "robot",
         "next_run_at": robot.next_run_at.isoformat() if robot.next_run_at else None,
     }
-    assert (robot.records, robot.msg) == (25, "start regular job")
-    assert Job.exists(robot.job_id, connection=redis_conn)
+    assert (robot.batch_size, robot.msg) == (25, "start regular job")
+    assert Job.exists(robot.chain_token, connection=redis_conn)
 
 
 def test_start_of_a_running_robot_is_422_already_running(api: Client, robot: Robot) -> None:
@@ -283,7 +283,7 @@ def test_start_of_a_running_robot_is_422_already_running(api: Client, robot: Rob
     response = call(api, "post", "/api/robots/demo/start/", {"records": 50}, **BEARER)
     assert response.status_code == 422
     assert response.json()["ok"] is False and response.json()["error"]["code"] == "already_running"
-    assert Robot.objects.get(pk=robot.pk).records == 20
+    assert Robot.objects.get(pk=robot.pk).batch_size == 20
 
 
 @pytest.mark.parametrize(
@@ -316,7 +316,7 @@ def test_numeric_body_fields_answer_hostile_values_with_422_json(
 ) -> None:
     response = call(api, method, path, {field: value}, **BEARER)
     assert response.status_code == 422 and response.json()["error"]["fields"].keys() == {field}
-    assert Robot.objects.filter(pk=robot.pk, records=20, interval=15, state="stopped").exists()
+    assert Robot.objects.filter(pk=robot.pk, batch_size=20, interval=15, state="stopped").exists()
 
 
 def test_an_integer_too_long_for_python_is_400_malformed(api: Client, robot: Robot) -> None:
@@ -380,11 +380,11 @@ def test_start_while_redis_is_down_is_not_a_500_and_the_sweeper_repairs_it_later
         response = call(api, "post", "/api/robots/demo/start/", **BEARER)
     robot.refresh_from_db()
     assert response.status_code == 200 and robot.state == "running"
-    assert not Job.exists(robot.job_id, connection=redis_conn)
+    assert not Job.exists(robot.chain_token, connection=redis_conn)
     Robot.objects.filter(pk=robot.pk).update(next_run_at=timezone.now() - timedelta(seconds=10))
     assert services.robot_heal_all() == 1
     robot.refresh_from_db()
-    assert Job.exists(robot.job_id, connection=redis_conn)
+    assert Job.exists(robot.chain_token, connection=redis_conn)
 
 
 def test_put_refuses_url_credentials_and_never_echoes_them(api: Client) -> None:

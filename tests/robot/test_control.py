@@ -51,35 +51,35 @@ def test_start_enqueues_one_cycle_job_named_by_the_chain_token(stub: HttpStub, r
     robot = make_robot(source_url=stub.url)
     started = services.robot_start(name="r1", actor=ACTOR)
     robot.refresh_from_db()
-    assert robot.state == "running" and robot.job_id == started.job_id
-    assert robot_queue(redis_conn).get_job_ids() == [robot.job_id]
-    job = Job.fetch(robot.job_id, connection=redis_conn, serializer=SERIALIZER)
-    assert job.func_name == "robot.jobs.run_cycle" and job.args == [robot.pk, robot.job_id]
+    assert robot.state == "running" and robot.chain_token == started.chain_token
+    assert robot_queue(redis_conn).get_job_ids() == [robot.chain_token]
+    job = Job.fetch(robot.chain_token, connection=redis_conn, serializer=SERIALIZER)
+    assert job.func_name == "robot.jobs.run_cycle" and job.args == [robot.pk, robot.chain_token]
     audit = RobotAudit.objects.get(robot=robot)
     assert (audit.action, audit.source, audit.actor_label, audit.remote_addr) == ("start", "api", "tester", "10.0.0.7")
 
 
 def test_start_of_a_running_robot_is_refused_and_changes_nothing(stub: HttpStub, redis_conn: redis.Redis) -> None:
-    make_robot(source_url=stub.url, records=5)
+    make_robot(source_url=stub.url, batch_size=5)
     first = services.robot_start(name="r1", actor=ACTOR)
     with pytest.raises(RobotError) as refused:
-        services.robot_start(name="r1", values={"records": 9}, actor=ACTOR)
+        services.robot_start(name="r1", values={"batch_size": 9}, actor=ACTOR)
     robot = Robot.objects.get(name="r1")
     assert refused.value.code == errors.ALREADY_RUNNING
-    assert (robot.records, robot.job_id) == (5, first.job_id)
-    assert robot_queue(redis_conn).get_job_ids() == [first.job_id]
+    assert (robot.batch_size, robot.chain_token) == (5, first.chain_token)
+    assert robot_queue(redis_conn).get_job_ids() == [first.chain_token]
     assert RobotAudit.objects.filter(action="start").count() == 1
 
 
 def test_start_applies_given_values_and_invalid_values_change_nothing(stub: HttpStub, redis_conn: redis.Redis) -> None:
     make_robot(source_url=stub.url)
     with pytest.raises(RobotError) as invalid:
-        services.robot_start(name="r1", values={"interval": 0, "records": 10_001}, actor=ACTOR)
+        services.robot_start(name="r1", values={"interval": 0, "batch_size": 10_001}, actor=ACTOR)
     assert invalid.value.code == errors.INVALID and set(invalid.value.fields) == {"timedelta", "records"}
     assert Robot.objects.get(name="r1").state == "stopped" and robot_queue(redis_conn).count == 0
-    robot = services.robot_start(name="r1", values={"interval": 30, "records": 7, "msg": "go"}, actor=ACTOR)
+    robot = services.robot_start(name="r1", values={"interval": 30, "batch_size": 7, "msg": "go"}, actor=ACTOR)
     robot.refresh_from_db()
-    assert (robot.interval, robot.records, robot.msg, robot.state) == (30, 7, "go", "running")
+    assert (robot.interval, robot.batch_size, robot.msg, robot.state) == (30, 7, "go", "running")
 
 
 def test_stop_removes_the_due_cycle_before_returning(stub: HttpStub, redis_conn: redis.Redis) -> None:
@@ -90,7 +90,7 @@ def test_stop_removes_the_due_cycle_before_returning(stub: HttpStub, redis_conn:
     robot.refresh_from_db()
     assert due_tokens(redis_conn, robot) == [] and queueing.tick() == 0
     assert not Job.exists(token, connection=redis_conn)
-    assert (robot.state, robot.job_id, robot.next_run_at) == ("stopped", "", None)
+    assert (robot.state, robot.chain_token, robot.next_run_at) == ("stopped", "", None)
     assert chain_tokens(redis_conn, robot) == []
 
 
@@ -106,7 +106,7 @@ def test_a_late_job_from_an_old_token_does_nothing(stub: HttpStub) -> None:
     robot = make_robot(source_url=stub.url)
     old = schedule_next(robot)
     services.robot_stop(name="r1", actor=ACTOR)
-    new = services.robot_start(name="r1", actor=ACTOR).job_id
+    new = services.robot_start(name="r1", actor=ACTOR).chain_token
     assert services.cycle_run(robot_id=robot.pk, token=old) is None
     assert RobotCycle.objects.count() == 0
     assert services.cycle_run(robot_id=robot.pk, token=new) is not None
@@ -116,7 +116,7 @@ def test_a_late_job_from_an_old_token_does_nothing(stub: HttpStub) -> None:
 def test_the_same_token_cannot_start_two_cycles(stub: HttpStub) -> None:
     stub.handler = lambda seen: Reply(body=[{"id": 1}])
     robot = make_robot(source_url=stub.url)
-    token = services.robot_start(name="r1", actor=ACTOR).job_id
+    token = services.robot_start(name="r1", actor=ACTOR).chain_token
     assert services.cycle_run(robot_id=robot.pk, token=token) is not None
     assert services.cycle_run(robot_id=robot.pk, token=token) is None  # e.g. RQ delivered it twice
     assert RobotCycle.objects.count() == 1
@@ -125,7 +125,7 @@ def test_the_same_token_cannot_start_two_cycles(stub: HttpStub) -> None:
 def test_stop_then_start_during_a_cycle_leaves_one_chain(stub: HttpStub, redis_conn: redis.Redis) -> None:
     stub.handler = lambda seen: Reply(body=[{"id": 1}])
     robot = make_robot(source_url=stub.url)
-    token = services.robot_start(name="r1", actor=ACTOR).job_id
+    token = services.robot_start(name="r1", actor=ACTOR).chain_token
     cycle_id = services.cycle_run(robot_id=robot.pk, token=token)  # fanned out, its record still queued
     assert cycle_id is not None
     services.robot_stop(name="r1", actor=ACTOR)
@@ -134,7 +134,7 @@ def test_stop_then_start_during_a_cycle_leaves_one_chain(stub: HttpStub, redis_c
     deliver_queued(robot)
     robot.refresh_from_db()
     assert RobotCycle.objects.get(pk=cycle_id).status == "finished"
-    assert chain_tokens(redis_conn, robot) == [robot.job_id]
+    assert chain_tokens(redis_conn, robot) == [robot.chain_token]
 
 
 def test_run_once_is_refused_while_a_cycle_is_in_progress(stub: HttpStub, redis_conn: redis.Redis) -> None:
@@ -143,26 +143,26 @@ def test_run_once_is_refused_while_a_cycle_is_in_progress(stub: HttpStub, redis_
     with pytest.raises(RobotError) as refused:
         services.robot_run_once(name="r1", actor=ACTOR)
     assert refused.value.code == errors.CYCLE_IN_PROGRESS
-    assert Robot.objects.get(pk=robot.pk).job_id == "" and robot_queue(redis_conn).count == 0
+    assert Robot.objects.get(pk=robot.pk).chain_token == "" and robot_queue(redis_conn).count == 0
 
 
 def test_run_once_of_a_stopped_robot_runs_one_cycle_and_schedules_nothing(
     stub: HttpStub, redis_conn: redis.Redis
 ) -> None:
     robot = make_robot(source_url=stub.url)
-    token = services.robot_run_once(name="r1", actor=ACTOR).job_id
+    token = services.robot_run_once(name="r1", actor=ACTOR).chain_token
     assert robot_queue(redis_conn).get_job_ids() == [token]
     services.cycle_run(robot_id=robot.pk, token=token)  # the source gives nothing: the cycle ends at once
     robot.refresh_from_db()
     assert RobotCycle.objects.get().status == "finished"
-    assert (robot.state, robot.job_id, robot.next_run_at) == ("stopped", "", None)
+    assert (robot.state, robot.chain_token, robot.next_run_at) == ("stopped", "", None)
     assert chain_tokens(redis_conn, robot) == []
 
 
 def test_run_once_of_a_running_robot_replaces_the_due_cycle(stub: HttpStub, redis_conn: redis.Redis) -> None:
     robot = make_robot(source_url=stub.url)
     old = schedule_next(robot)
-    new = services.robot_run_once(name="r1", actor=ACTOR).job_id
+    new = services.robot_run_once(name="r1", actor=ACTOR).chain_token
     assert due_tokens(redis_conn, robot) == []
     assert robot_queue(redis_conn).get_job_ids() == [new] and new != old
     assert chain_tokens(redis_conn, robot) == [new]
@@ -173,7 +173,7 @@ def test_stop_now_cancels_the_queued_records_fences_their_jobs_out_and_ends_the_
 ) -> None:
     stub.handler = lambda seen: Reply(body=[{"id": 1}, {"id": 2}, {"id": 3}])
     robot = make_robot(source_url=stub.url)
-    token = services.robot_start(name="r1", actor=ACTOR).job_id
+    token = services.robot_start(name="r1", actor=ACTOR).chain_token
     cycle_id = services.cycle_run(robot_id=robot.pk, token=token)
     assert cycle_id is not None
     records = Queue("records", connection=redis_conn, serializer=SERIALIZER)
@@ -201,7 +201,7 @@ def test_stop_now_lets_a_delivery_in_flight_finish_truthfully_then_ends_the_cycl
     sink.hold["r1:1"] = release
     target.handler = sink
     robot = make_robot(source_url=stub.url, target_url=target.url, chunk_size=1)
-    token = services.robot_start(name="r1", actor=ACTOR).job_id
+    token = services.robot_start(name="r1", actor=ACTOR).chain_token
     services.cycle_run(robot_id=robot.pk, token=token)
     first = ProcessedRecord.objects.get(source_id="1")
 
@@ -230,13 +230,13 @@ def test_the_next_cycle_adopts_records_cancelled_by_stop_now_first_and_delivers_
 ) -> None:
     batches = iter([[{"id": 1}, {"id": 2}, {"id": 3}], [{"id": 4}, {"id": 5}, {"id": 6}]])
     stub.handler = lambda seen: Reply(body=next(batches))
-    robot = make_robot(source_url=stub.url, records=4, chunk_size=2)
-    token = services.robot_start(name="r1", actor=ACTOR).job_id
+    robot = make_robot(source_url=stub.url, batch_size=4, chunk_size=2)
+    token = services.robot_start(name="r1", actor=ACTOR).chain_token
     services.cycle_run(robot_id=robot.pk, token=token)
     services.robot_stop(name="r1", now=True, actor=ACTOR)
-    token = services.robot_start(name="r1", actor=ACTOR).job_id
+    token = services.robot_start(name="r1", actor=ACTOR).chain_token
     second_id = services.cycle_run(robot_id=robot.pk, token=token)
-    assert stub.requests("GET")[1].query == {"limit": "1", "after": "3"}  # the adopted count against records
+    assert stub.requests("GET")[1].query == {"limit": "1", "after": "3"}  # the adopted count against batch_size
     adopted = list(ProcessedRecord.objects.filter(source_id__in=["1", "2", "3"]).order_by("pk"))
     assert {(r.cycle_id, r.status, r.dispatch) for r in adopted} == {(second_id, "queued", 3)}
     redo = [queueing.record_job_id(adopted[0].pk, 3), queueing.record_job_id(adopted[2].pk, 3)]
@@ -258,7 +258,7 @@ def test_concurrent_starts_from_threads_make_exactly_one_chain(stub: HttpStub, r
     def start() -> str:
         barrier.wait()
         try:
-            return services.robot_start(name="r1", actor=ACTOR).job_id
+            return services.robot_start(name="r1", actor=ACTOR).chain_token
         except RobotError as exc:
             return exc.code
         finally:
@@ -268,8 +268,8 @@ def test_concurrent_starts_from_threads_make_exactly_one_chain(stub: HttpStub, r
         results = list(pool.map(lambda _: start(), range(8)))
     robot.refresh_from_db()
     assert sorted(results).count(errors.ALREADY_RUNNING) == 7
-    assert robot.job_id in results
-    assert chain_tokens(redis_conn, robot) == [robot.job_id]
+    assert robot.chain_token in results
+    assert chain_tokens(redis_conn, robot) == [robot.chain_token]
 
 
 def test_concurrent_starts_from_processes_make_exactly_one_chain_and_422_for_the_rest(
@@ -288,5 +288,5 @@ def test_concurrent_starts_from_processes_make_exactly_one_chain_and_422_for_the
     robot.refresh_from_db()
     assert statuses == [200, 422, 422, 422, 422, 422], outputs
     assert sum(b'"already_running"' in out for out, _ in outputs) == 5
-    assert chain_tokens(redis_conn, robot) == [robot.job_id]
+    assert chain_tokens(redis_conn, robot) == [robot.chain_token]
     assert RobotAudit.objects.filter(action="start", source="api", actor_label="api-token").count() == 1

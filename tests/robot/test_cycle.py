@@ -23,7 +23,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def start_and_run(robot: Robot) -> RobotCycle:
-    token = services.robot_start(name=robot.name, actor=ACTOR).job_id
+    token = services.robot_start(name=robot.name, actor=ACTOR).chain_token
     cycle_id = services.cycle_run(robot_id=robot.pk, token=token)
     assert cycle_id is not None
     return RobotCycle.objects.get(pk=cycle_id)
@@ -33,7 +33,7 @@ def assert_next_cycle_scheduled(robot: Robot, cycle: RobotCycle, conn: redis.Red
     robot.refresh_from_db()
     assert cycle.finished_at is not None
     assert robot.next_run_at == cycle.finished_at + timedelta(seconds=robot.interval)
-    assert due_tokens(conn, robot) == [robot.job_id] and robot.job_id != cycle.job_id
+    assert due_tokens(conn, robot) == [robot.chain_token] and robot.chain_token != cycle.job_id
     assert chain_jobs(conn, robot) == []  # not on the queue before its time: the ticker moves it there
 
 
@@ -89,7 +89,7 @@ def test_an_unreachable_source_fails_the_cycle_and_the_chain_goes_on(redis_conn:
 def test_items_without_a_usable_id_count_as_failed(stub: HttpStub) -> None:
     bad: list[Any] = [{"title": "no id"}, {"id": None}, {"id": ""}, {"id": True}, {"id": 1.5}, {"id": {}}, 7, "x"]
     stub.handler = lambda seen: Reply(body=[{"id": 1}, *bad, {"id": "abc"}])
-    cycle = start_and_run(make_robot(source_url=stub.url, records=10))
+    cycle = start_and_run(make_robot(source_url=stub.url, batch_size=10))
     assert (cycle.fetched, cycle.dispatched, cycle.failed, cycle.duplicates) == (10, 2, 8, 0)
     assert sorted(ProcessedRecord.objects.values_list("source_id", flat=True)) == ["1", "abc"]
 
@@ -101,7 +101,7 @@ def test_duplicates_are_counted_and_stored_once(stub: HttpStub, redis_conn: redi
     first = start_and_run(robot)
     deliver_queued(robot)
     robot.refresh_from_db()
-    second_id = services.cycle_run(robot_id=robot.pk, token=robot.job_id)
+    second_id = services.cycle_run(robot_id=robot.pk, token=robot.chain_token)
     assert second_id is not None
     second = RobotCycle.objects.get(pk=second_id)
     assert (first.fetched, first.dispatched, first.duplicates) == (3, 2, 1)
@@ -112,11 +112,11 @@ def test_duplicates_are_counted_and_stored_once(stub: HttpStub, redis_conn: redi
 
 def test_the_cursor_follows_the_highest_id_and_is_sent_as_after(stub: HttpStub) -> None:
     stub.handler = lambda seen: Reply(body=[{"id": 9}, {"id": 10}, {"id": 2}])
-    robot = make_robot(source_url=stub.url, records=3)
+    robot = make_robot(source_url=stub.url, batch_size=3)
     start_and_run(robot)
     deliver_queued(robot)
     robot.refresh_from_db()
-    services.cycle_run(robot_id=robot.pk, token=robot.job_id)
+    services.cycle_run(robot_id=robot.pk, token=robot.chain_token)
     first, second = stub.requests("GET")
     assert robot.cursor == "10"
     assert (first.query, second.query) == ({"limit": "3"}, {"limit": "3", "after": "10"})
@@ -126,8 +126,8 @@ def test_fan_out_enqueues_the_records_in_chunks_in_one_pipelined_round_trip(
     stub: HttpStub, redis_conn: redis.Redis
 ) -> None:
     stub.handler = lambda seen: Reply(body=[{"id": n} for n in range(1, 51)])
-    robot = make_robot(source_url=stub.url, records=50, chunk_size=20)
-    token = services.robot_start(name=robot.name, actor=ACTOR).job_id
+    robot = make_robot(source_url=stub.url, batch_size=50, chunk_size=20)
+    token = services.robot_start(name=robot.name, actor=ACTOR).chain_token
     before = redis_conn.info("commandstats").get("cmdstat_exec", {}).get("calls", 0)
     cycle_id = services.cycle_run(robot_id=robot.pk, token=token)
     after = redis_conn.info("commandstats")["cmdstat_exec"]["calls"]
@@ -167,7 +167,7 @@ def test_a_cycle_stopped_now_during_its_fetch_fans_out_nothing(stub: HttpStub, r
     cycle = start_and_run(robot)
     robot.refresh_from_db()
     assert (cycle.status, cycle.fanned_out_at, ProcessedRecord.objects.count()) == ("cancelled", None, 0)
-    assert (robot.state, robot.job_id) == ("stopped", "")
+    assert (robot.state, robot.chain_token) == ("stopped", "")
     assert Queue("records", connection=redis_conn).count == 0
 
 
@@ -182,7 +182,7 @@ def test_items_a_database_would_refuse_count_as_failed_and_the_rest_is_processed
 
 def test_a_cycle_takes_at_most_records_items_lowest_ids_first_and_the_rest_comes_next(stub: HttpStub) -> None:
     stub.handler = lambda seen: Reply(body=[{"id": 12}, {"id": 3}, {"title": "no id"}, {"id": 10}, {"id": 11}])
-    robot = make_robot(source_url=stub.url, records=3)
+    robot = make_robot(source_url=stub.url, batch_size=3)
     cycle = start_and_run(robot)
     robot.refresh_from_db()
     assert (cycle.fetched, cycle.dispatched, cycle.failed) == (3, 3, 0)
@@ -214,7 +214,7 @@ def test_a_missing_source_secret_fails_the_cycle_with_its_code_and_the_chain_goe
 
 def test_a_refused_source_fails_the_cycle_with_fetch_refused(stub: HttpStub, redis_conn: redis.Redis) -> None:
     robot = make_robot(source_url=stub.url)
-    token = services.robot_start(name=robot.name, actor=ACTOR).job_id
+    token = services.robot_start(name=robot.name, actor=ACTOR).chain_token
     # The URL was accepted under another policy: the check that counts is the one at connect time.
     with override_settings(ROBOT_OUTBOUND_POLICY="public", ROBOT_OUTBOUND_ALLOW=[]):
         cycle_id = services.cycle_run(robot_id=robot.pk, token=token)

@@ -42,7 +42,7 @@ ADMIN = services.Actor(source="api", label="test")
 def test_cycles_follow_each_other_with_the_interval_and_the_cursor(
     live_server: LiveServer, start_worker: StartWorker, start_sweeper: StartSweeper
 ) -> None:
-    robot = make_robot(source_url=f"{live_server.url}/api/demo/todos/", records=5, interval=1, chunk_size=2)
+    robot = make_robot(source_url=f"{live_server.url}/api/demo/todos/", batch_size=5, interval=1, chunk_size=2)
     start_worker("robot")
     start_worker("records", pool=2)
     start_sweeper()
@@ -66,7 +66,7 @@ def test_cycle_finishes_only_when_every_record_is_final_even_past_the_interval(
 ) -> None:
     stub.handler = demo_source
     target.handler = IdempotentTarget(delay=0.6)  # 3 records over 1 worker: ~1.8 s, longer than the interval
-    robot = make_robot(source_url=stub.url, records=3, interval=1, target_url=f"{target.url}/in")
+    robot = make_robot(source_url=stub.url, batch_size=3, interval=1, target_url=f"{target.url}/in")
     start_worker("robot")
     start_worker("records", pool=1)
     start_sweeper()
@@ -96,7 +96,7 @@ def test_records_are_retried_with_backoff_on_5xx_and_4xx_is_final(
     stub.handler = demo_source
     script = {"r1:1": [503, 503, 200], "r1:2": [404], "r1:3": [500, 502, 504]}
     target.handler = IdempotentTarget(script)
-    robot = make_robot(source_url=stub.url, records=3, interval=60, target_url=target.url)
+    robot = make_robot(source_url=stub.url, batch_size=3, interval=60, target_url=target.url)
     env = {"ROBOT_RECORD_RETRIES": "2"}
     start_worker("robot", extra_env=env)
     start_worker("records", pool=2, extra_env=env)
@@ -117,7 +117,7 @@ def test_records_are_retried_with_backoff_on_5xx_and_4xx_is_final(
 def test_stop_removes_the_next_cycle_and_no_cycle_starts_after_stop_returned(
     live_server: LiveServer, start_worker: StartWorker, start_sweeper: StartSweeper, redis_conn: redis.Redis
 ) -> None:
-    robot = make_robot(source_url=f"{live_server.url}/api/demo/todos/", records=2, interval=4)
+    robot = make_robot(source_url=f"{live_server.url}/api/demo/todos/", batch_size=2, interval=4)
     start_worker("robot")
     start_worker("records", pool=2)
     start_sweeper()
@@ -125,8 +125,8 @@ def test_stop_removes_the_next_cycle_and_no_cycle_starts_after_stop_returned(
     wait_for(lambda: finished_cycles(robot, 1), timeout=30, message="the first cycle")
 
     def due_token() -> str | None:
-        job_id = Robot.objects.get(pk=robot.pk).job_id
-        return job_id if job_id and due_tokens(redis_conn, robot) == [job_id] else None
+        current = Robot.objects.get(pk=robot.pk).chain_token
+        return current if current and due_tokens(redis_conn, robot) == [current] else None
 
     token = wait_for(due_token, message="the next cycle to be due")
     services.robot_stop(name=robot.name, actor=ADMIN)
@@ -142,7 +142,7 @@ def test_stop_removes_the_next_cycle_and_no_cycle_starts_after_stop_returned(
 def test_stop_then_start_in_quick_succession_leaves_one_chain(
     live_server: LiveServer, start_worker: StartWorker, start_sweeper: StartSweeper, redis_conn: redis.Redis
 ) -> None:
-    robot = make_robot(source_url=f"{live_server.url}/api/demo/todos/", records=2, interval=1)
+    robot = make_robot(source_url=f"{live_server.url}/api/demo/todos/", batch_size=2, interval=1)
     start_worker("robot")
     start_worker("records", pool=2)
     start_sweeper()
@@ -184,7 +184,7 @@ def test_concurrent_http_starts_from_threads_get_one_200_and_422_for_the_rest(
         statuses = sorted(pool.map(start, range(8)))
     robot.refresh_from_db()
     assert statuses == [200] + [422] * 7
-    assert chain_tokens(redis_conn, robot) == [robot.job_id]
+    assert chain_tokens(redis_conn, robot) == [robot.chain_token]
 
 
 def test_real_workers_with_the_production_policy_refuse_loopback_and_send_named_secrets(
@@ -193,14 +193,14 @@ def test_real_workers_with_the_production_policy_refuse_loopback_and_send_named_
     stub.handler = demo_source
     target.handler = IdempotentTarget()
     port, target_port = (int(server.url.rsplit(":", 1)[1]) for server in (stub, target))
-    inside = make_robot("inside", source_url=stub.url, records=2, interval=60)
+    inside = make_robot("inside", source_url=stub.url, batch_size=2, interval=60)
     keyed = make_robot(
         "keyed",
         source_url=f"http://localhost:{port}/",
         source_secret="ROBOT_SECRET_FEED",
         target_url=f"http://localhost:{target_port}/in",
         target_secret="ROBOT_SECRET_SINK",
-        records=2,
+        batch_size=2,
         interval=60,
     )
     env = {

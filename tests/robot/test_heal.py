@@ -32,7 +32,7 @@ def overdue(robot: Robot, seconds: float = 10) -> None:
 def fanned_out(stub: HttpStub, ids: list[int], age: float = 10, **values: Any) -> tuple[Robot, RobotCycle]:
     stub.handler = lambda seen: Reply(body=[{"id": n} for n in ids])
     robot = make_robot(source_url=stub.url, **values)
-    token = services.robot_start(name=robot.name, actor=ACTOR).job_id
+    token = services.robot_start(name=robot.name, actor=ACTOR).chain_token
     cycle_id = services.cycle_run(robot_id=robot.pk, token=token)
     assert cycle_id is not None
     past = timezone.now() - timedelta(seconds=age)
@@ -43,19 +43,19 @@ def fanned_out(stub: HttpStub, ids: list[int], age: float = 10, **values: Any) -
 
 def test_a_running_robot_whose_chain_job_vanished_is_re_armed(stub: HttpStub, redis_conn: redis.Redis) -> None:
     robot = make_robot(source_url=stub.url)
-    Robot.objects.filter(pk=robot.pk).update(state="running", job_id="robot-1-lost")
+    Robot.objects.filter(pk=robot.pk).update(state="running", chain_token="robot-1-lost")
     overdue(robot)
     assert services.robot_heal_all() == 1
     robot.refresh_from_db()
-    assert robot.job_id.startswith(f"robot-{robot.pk}-") and robot.job_id != "robot-1-lost"
-    assert chain_jobs(redis_conn, robot) == [robot.job_id]
+    assert robot.chain_token.startswith(f"robot-{robot.pk}-") and robot.chain_token != "robot-1-lost"
+    assert chain_jobs(redis_conn, robot) == [robot.chain_token]
     assert RobotAudit.objects.get(action="heal", source="system").detail == "chain re-armed: job robot-1-lost was None"
     assert services.robot_heal_all() == 0  # once re-armed, the next sweep leaves it alone
 
 
 def test_a_chain_waiting_for_its_time_or_for_a_worker_is_left_alone(stub: HttpStub, redis_conn: redis.Redis) -> None:
     robot = make_robot(source_url=stub.url)
-    token = services.robot_start(name="r1", actor=ACTOR).job_id  # queued, no worker running
+    token = services.robot_start(name="r1", actor=ACTOR).chain_token  # queued, no worker running
     overdue(robot)
     assert services.robot_heal_all() == 0
     services.robot_stop(name="r1", actor=ACTOR)
@@ -63,7 +63,7 @@ def test_a_chain_waiting_for_its_time_or_for_a_worker_is_left_alone(stub: HttpSt
     with transaction.atomic():
         later = chain.arm(chain.lock_robot(pk=robot.pk), run_at=timezone.now() + timedelta(seconds=60))
     assert services.robot_heal_all() == 0
-    assert Robot.objects.get(pk=robot.pk).job_id == later != token
+    assert Robot.objects.get(pk=robot.pk).chain_token == later != token
 
 
 def test_an_overdue_scheduled_job_is_replaced_when_no_scheduler_moves_it(
@@ -77,7 +77,7 @@ def test_an_overdue_scheduled_job_is_replaced_when_no_scheduler_moves_it(
     assert services.robot_heal_all() == 1
     robot.refresh_from_db()
     assert not Job.exists(stuck, connection=redis_conn)
-    assert Queue("robot", connection=redis_conn).get_job_ids() == [robot.job_id]
+    assert Queue("robot", connection=redis_conn).get_job_ids() == [robot.chain_token]
 
 
 def test_a_stopped_robot_without_a_cycle_is_not_touched(stub: HttpStub, redis_conn: redis.Redis) -> None:
@@ -101,7 +101,7 @@ def test_a_cycle_that_never_fanned_out_is_failed_as_worker_lost_and_the_chain_go
     robot.refresh_from_db()
     assert (cycle.status, cycle.error_code) == ("failed", "worker_lost")
     assert cycle.error.startswith("the cycle's worker was lost")
-    assert due_tokens(redis_conn, robot) == [robot.job_id]
+    assert due_tokens(redis_conn, robot) == [robot.chain_token]
     assert RobotCycle.objects.get(robot=fresh_robot).finished_at is None
 
 
@@ -168,8 +168,8 @@ def test_a_lost_delivery_without_attempts_left_fails_and_finishes_its_cycle(stub
 
 
 def test_redis_being_down_is_logged_not_raised(stub: HttpStub) -> None:
-    robot = make_robot(source_url=stub.url, state="running", job_id="robot-1-x")
+    robot = make_robot(source_url=stub.url, state="running", chain_token="robot-1-x")
     overdue(robot)
     with override_settings(RQ_QUEUES=queues_at()):
         assert services.robot_heal_all() == 0
-    assert Robot.objects.get(pk=robot.pk).job_id == "robot-1-x"
+    assert Robot.objects.get(pk=robot.pk).chain_token == "robot-1-x"

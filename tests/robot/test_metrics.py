@@ -70,15 +70,15 @@ def test_metrics_serve_staff_and_the_bearer_token() -> None:
 def test_metrics_after_cycles_count_cycles_records_durations_and_lateness(stub: HttpStub) -> None:
     replies = iter([Reply(body=[{"id": 1}, {"id": 2}, {"id": 2}]), Reply(status=500), Reply(body=[{"id": 3}])])
     stub.handler = lambda seen: next(replies)
-    robot = make_robot(source_url=stub.url, records=5, interval=7)
+    robot = make_robot(source_url=stub.url, batch_size=5, interval=7)
     services.robot_start(name="r1", actor=ACTOR)
     for _ in range(2):
         robot.refresh_from_db()
-        services.cycle_run(robot_id=robot.pk, token=robot.job_id)
+        services.cycle_run(robot_id=robot.pk, token=robot.chain_token)
         pairs = ProcessedRecord.objects.filter(status="queued").values_list("pk", "dispatch")
         services.records_process(pairs=list(pairs))
     robot.refresh_from_db()
-    services.cycle_run(robot_id=robot.pk, token=robot.job_id)  # cycle 3 stays open: one record in flight
+    services.cycle_run(robot_id=robot.pk, token=robot.chain_token)  # cycle 3 stays open: one record in flight
     samples = scrape()
     assert value(samples, "asyncportal_robot_cycles_total", robot="r1", status="finished") == 1
     assert value(samples, "asyncportal_robot_cycles_total", robot="r1", status="failed") == 1

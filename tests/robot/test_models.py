@@ -42,8 +42,8 @@ def test_a_source_id_is_stored_once_per_robot() -> None:
 @pytest.mark.parametrize(
     ("field", "value"),
     [
-        ("records", 0),
-        ("records", 10_001),
+        ("batch_size", 0),
+        ("batch_size", 10_001),
         ("interval", 0),
         ("interval", 86_401),
         ("chunk_size", 0),

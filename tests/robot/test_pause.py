@@ -41,8 +41,8 @@ def run_cycles(robot: Robot, count: int) -> None:
     """Run ``count`` cycles in process, each with the robot's current chain token (as the ticker would)."""
     for _ in range(count):
         robot.refresh_from_db()
-        assert robot.job_id, "the chain ended"
-        services.cycle_run(robot_id=robot.pk, token=robot.job_id)
+        assert robot.chain_token, "the chain ended"
+        services.cycle_run(robot_id=robot.pk, token=robot.chain_token)
         pairs = ProcessedRecord.objects.filter(robot=robot, status="queued").values_list("pk", "dispatch")
         if pairs:
             services.records_process(pairs=list(pairs))
@@ -61,7 +61,7 @@ def test_a_robot_whose_source_fails_pauses_after_max_failed_cycles_and_resumes_o
     robot.refresh_from_db()
     assert [(c.status, c.error_code) for c in cycles(robot)] == [("failed", "fetch_http_status")] * 2
     reason = "paused after 2 consecutive failed cycles; last: fetch_http_status"
-    assert (robot.paused_reason, robot.failed_cycles_in_a_row, robot.job_id) == (reason, 2, "")
+    assert (robot.paused_reason, robot.failed_cycles_in_a_row, robot.chain_token) == (reason, 2, "")
     assert robot.paused_at is not None and robot.next_run_at is None
     pause = RobotAudit.objects.get(action="pause")
     assert (pause.source, pause.actor_label, pause.detail) == ("system", "system", reason)
@@ -91,14 +91,14 @@ def test_a_closed_port_counts_as_a_failed_cycle_and_pauses(stub: HttpStub, redis
 def test_a_cycle_with_some_failed_records_is_not_a_failed_cycle(stub: HttpStub, target: HttpStub) -> None:
     target.handler = IdempotentTarget({"r1:1": [400]})
     stub.handler = lambda seen: Reply(body=[{"id": 1}, {"id": 2}, {"id": 3}])
-    robot = make_robot(source_url=stub.url, target_url=target.url, records=3, max_failed_cycles=1)
+    robot = make_robot(source_url=stub.url, target_url=target.url, batch_size=3, max_failed_cycles=1)
     services.robot_start(name="r1", actor=ACTOR)
     run_cycles(robot, 1)
     robot.refresh_from_db()
     (cycle,) = cycles(robot)
     assert (cycle.status, cycle.done, cycle.failed) == ("finished", 2, 1)
     assert (robot.state, robot.failed_cycles_in_a_row) == ("running", 0)
-    assert robot.job_id != ""
+    assert robot.chain_token != ""
 
 
 def test_a_cycle_that_does_not_fail_resets_the_count(stub: HttpStub) -> None:
@@ -121,7 +121,7 @@ def test_max_failed_cycles_zero_never_pauses(stub: HttpStub, redis_conn: redis.R
     run_cycles(robot, 6)
     robot.refresh_from_db()
     assert (robot.state, robot.failed_cycles_in_a_row) == ("running", 6)
-    assert chain_tokens(redis_conn, robot) == [robot.job_id]
+    assert chain_tokens(redis_conn, robot) == [robot.chain_token]
     assert not RobotAudit.objects.filter(action="pause").exists()
 
 
@@ -133,7 +133,7 @@ def test_a_paused_robot_runs_once_and_stays_paused_until_started(stub: HttpStub,
     services.robot_run_once(name="r1", actor=ACTOR)
     run_cycles(robot, 1)
     robot.refresh_from_db()
-    assert (robot.state, robot.job_id, robot.failed_cycles_in_a_row) == ("paused", "", 2)
+    assert (robot.state, robot.chain_token, robot.failed_cycles_in_a_row) == ("paused", "", 2)
     assert RobotAudit.objects.filter(action="pause").count() == 1
     assert chain_tokens(redis_conn, robot) == []
 

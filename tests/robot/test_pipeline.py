@@ -26,7 +26,7 @@ def test_a_slow_dripping_delivery_is_cut_at_its_deadline_and_never_overlaps_its_
     drip.script = [(1.8, b"x" * 200, 0.05, 200)]
     drip.plan(header_delay=0, body=b"{}", byte_interval=0)
     stub.handler = lambda seen: Reply(body=[{"id": 1}])
-    make_robot(source_url=stub.url, target_url=drip.url, records=1, interval=3600)
+    make_robot(source_url=stub.url, target_url=drip.url, batch_size=1, interval=3600)
     fast = {"ROBOT_POST_TIMEOUT": "2", "SWEEP_INTERVAL": "1"}
     start_sweeper(fast)
     start_worker("robot", extra_env=fast)
@@ -51,8 +51,8 @@ def test_two_workers_finishing_the_last_two_records_at_once_end_the_cycle_once(
     script.hold = {"r1:1": gate, "r1:2": gate}
     target.handler = script
     stub.handler = lambda seen: Reply(body=[{"id": 1}, {"id": 2}])
-    robot = make_robot(source_url=stub.url, target_url=target.url, records=2, chunk_size=1, interval=60)
-    token = services.robot_start(name="r1", actor=ACTOR).job_id
+    robot = make_robot(source_url=stub.url, target_url=target.url, batch_size=2, chunk_size=1, interval=60)
+    token = services.robot_start(name="r1", actor=ACTOR).chain_token
     services.cycle_run(robot_id=robot.pk, token=token)
     pairs = list(ProcessedRecord.objects.order_by("pk").values_list("pk", "dispatch"))
     errors: list[BaseException] = []
@@ -76,15 +76,15 @@ def test_two_workers_finishing_the_last_two_records_at_once_end_the_cycle_once(
     assert errors == []
     assert list(RobotCycle.objects.values_list("status", "done")) == [("finished", 2)]
     assert robot.cycles_completed == 1
-    assert [m.decode() for m in redis_conn.zrange(queueing.DUE_KEY, 0, -1)] == [f"{robot.pk}:{robot.job_id}"]  # type: ignore[attr-defined]
+    assert [m.decode() for m in redis_conn.zrange(queueing.DUE_KEY, 0, -1)] == [f"{robot.pk}:{robot.chain_token}"]  # type: ignore[attr-defined]
 
 
 @override_settings(ROBOT_RECORD_RETRIES=3)
 def test_record_finishing_never_waits_for_the_robot_row_lock(stub: HttpStub, target: HttpStub) -> None:
     target.handler = IdempotentTarget()
     stub.handler = lambda seen: Reply(body=[{"id": 1}, {"id": 2}])
-    robot = make_robot(source_url=stub.url, target_url=target.url, records=2, chunk_size=1)
-    token = services.robot_start(name="r1", actor=ACTOR).job_id
+    robot = make_robot(source_url=stub.url, target_url=target.url, batch_size=2, chunk_size=1)
+    token = services.robot_start(name="r1", actor=ACTOR).chain_token
     services.cycle_run(robot_id=robot.pk, token=token)
     first = ProcessedRecord.objects.order_by("pk").values_list("pk", "dispatch").first()
     assert first is not None

@@ -27,7 +27,7 @@ def fan_out(stub: HttpStub, target: HttpStub | None, ids: list[int], **values: A
     stub.handler = lambda seen: Reply(body=[{"id": n, "title": f"t{n}"} for n in ids])
     target_url = f"{target.url}/in" if target else ""
     robot = make_robot(source_url=stub.url, target_url=target_url, **values)
-    token = services.robot_start(name=robot.name, actor=ACTOR).job_id
+    token = services.robot_start(name=robot.name, actor=ACTOR).chain_token
     services.cycle_run(robot_id=robot.pk, token=token)
     return robot
 
@@ -60,7 +60,7 @@ def test_a_record_is_posted_with_its_idempotency_key_and_done(stub: HttpStub, ta
 
 
 def test_fan_out_puts_chunk_size_records_in_each_job(stub: HttpStub, redis_conn: redis.Redis) -> None:
-    fan_out(stub, None, list(range(1, 8)), records=7, chunk_size=3)
+    fan_out(stub, None, list(range(1, 8)), batch_size=7, chunk_size=3)
     jobs = record_jobs(redis_conn)
     assert [len(pairs) for pairs in jobs] == [3, 3, 1]
     assert sorted(pk for pairs in jobs for pk, _ in pairs) == sorted(
@@ -144,7 +144,7 @@ def test_a_chunk_gives_each_record_its_own_outcome_and_retries_only_the_timed_ou
         return reply
 
     target.handler = handler
-    fan_out(stub, target, [1, 2, 3, 4], records=4, chunk_size=4)
+    fan_out(stub, target, [1, 2, 3, 4], batch_size=4, chunk_size=4)
     try:
         outcome = deliver("1", "2", "3", "4")
     finally:
@@ -232,7 +232,7 @@ def test_the_cycle_finishes_only_when_every_record_is_final(
     assert (cycle.status, cycle.done, cycle.failed) == ("finished", 2, 1)
     assert robot.next_run_at == ended(cycle) + timedelta(seconds=7)
     assert (robot.total_fetched, robot.total_done, robot.total_failed, robot.cycles_completed) == (3, 2, 1, 1)
-    assert due_tokens(redis_conn, robot) == [robot.job_id]
+    assert due_tokens(redis_conn, robot) == [robot.chain_token]
 
 
 def test_finishing_a_record_touches_neither_the_robot_nor_the_cycle_row(stub: HttpStub, target: HttpStub) -> None:
@@ -253,7 +253,7 @@ def test_a_stopped_robot_schedules_nothing_after_its_last_cycle(stub: HttpStub, 
     deliver("1")
     robot.refresh_from_db()
     assert RobotCycle.objects.get().status == "finished"
-    assert (robot.job_id, robot.next_run_at) == ("", None)
+    assert (robot.chain_token, robot.next_run_at) == ("", None)
     assert redis_conn.zcard(queueing.DUE_KEY) == 0
 
 

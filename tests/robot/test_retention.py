@@ -26,7 +26,7 @@ def serve(stub: HttpStub, ids: list[int]) -> None:
 def run_cycle(robot: Robot) -> RobotCycle:
     """Run the robot's next cycle with the real cycle code and deliver its records in-process (no target)."""
     robot.refresh_from_db()
-    token = robot.job_id or services.robot_run_once(name=robot.name, actor=ACTOR).job_id
+    token = robot.chain_token or services.robot_run_once(name=robot.name, actor=ACTOR).chain_token
     cycle_id = services.cycle_run(robot_id=robot.pk, token=token)
     assert cycle_id is not None
     deliver_queued(robot)

@@ -37,8 +37,8 @@ def one_cycle_with_failures(stub: HttpStub, target: HttpStub, script: Idempotent
     """Run cycle 1 of a started robot in process: records 1 and 3 of 1–4 fail (HTTP 400)."""
     target.handler = script
     stub.handler = lambda seen: Reply(body=[{"id": n} for n in (1, 2, 3, 4)])
-    robot = make_robot(source_url=stub.url, target_url=target.url, records=4, chunk_size=2, **values)
-    token = services.robot_start(name="r1", actor=ACTOR).job_id
+    robot = make_robot(source_url=stub.url, target_url=target.url, batch_size=4, chunk_size=2, **values)
+    token = services.robot_start(name="r1", actor=ACTOR).chain_token
     services.cycle_run(robot_id=robot.pk, token=token)
     deliver(robot)
     assert [(c.status, c.done, c.failed) for c in cycles(robot)] == [("finished", 2, 2)]
@@ -96,7 +96,7 @@ def test_retry_is_refused_while_a_cycle_is_unfinished(stub: HttpStub, target: Ht
     robot = one_cycle_with_failures(stub, target, IdempotentTarget({"r1:1": [400], "r1:3": [400]}))
     robot.refresh_from_db()
     stub.handler = lambda seen: Reply(body=[{"id": 5}])
-    services.cycle_run(robot_id=robot.pk, token=robot.job_id)  # cycle 2: its record is queued, not delivered
+    services.cycle_run(robot_id=robot.pk, token=robot.chain_token)  # cycle 2: its record is queued, not delivered
     status, body = retry()
     assert (status, body["error"]["code"]) == (409, "cycle_in_progress")
     assert ProcessedRecord.objects.filter(status="failed", cycle__number=1).count() == 2
@@ -132,7 +132,7 @@ def test_a_retry_of_a_running_robot_carries_its_chain_on(
     robot.refresh_from_db()
     retry_cycle = RobotCycle.objects.get(number=2)
     assert retry_cycle.finished_at is not None and robot.state == "running"
-    assert chain_tokens(redis_conn, robot) == [robot.job_id]  # one chain, due an interval after the retry
+    assert chain_tokens(redis_conn, robot) == [robot.chain_token]  # one chain, due an interval after the retry
     assert robot.next_run_at is not None and (robot.next_run_at - retry_cycle.finished_at).total_seconds() == 3600
     assert robot.failed_cycles_in_a_row == 0
 

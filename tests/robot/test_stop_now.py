@@ -37,8 +37,8 @@ def stop_now_with_record_1_in_flight(
     sink.hold["r1:1"] = gate
     target.handler = sink
     feed(stub)
-    robot = make_robot(source_url=stub.url, target_url=target.url, records=2, chunk_size=1, interval=60)
-    token = services.robot_start(name="r1", actor=ACTOR).job_id
+    robot = make_robot(source_url=stub.url, target_url=target.url, batch_size=2, chunk_size=1, interval=60)
+    token = services.robot_start(name="r1", actor=ACTOR).chain_token
     services.cycle_run(robot_id=robot.pk, token=token)
     in_flight = threading.Thread(target=services.records_process, kwargs={"pairs": pairs("1")})
     in_flight.start()
@@ -51,8 +51,8 @@ def test_stop_now_cancels_queued_records_and_a_later_start_delivers_them_once(st
     sink = IdempotentTarget()
     target.handler = sink
     feed(stub)
-    robot = make_robot(source_url=stub.url, target_url=target.url, records=4, chunk_size=1, interval=60)
-    token = services.robot_start(name="r1", actor=ACTOR).job_id
+    robot = make_robot(source_url=stub.url, target_url=target.url, batch_size=4, chunk_size=1, interval=60)
+    token = services.robot_start(name="r1", actor=ACTOR).chain_token
     services.cycle_run(robot_id=robot.pk, token=token)
     services.records_process(pairs=pairs("1"))
     stale_jobs = pairs("2", "3", "4")
@@ -61,11 +61,11 @@ def test_stop_now_cancels_queued_records_and_a_later_start_delivers_them_once(st
     assert (first.status, first.done, first.cancelled) == ("cancelled", 1, 3)
     assert all(services.records_process(pairs=[p]).skipped == 1 for p in stale_jobs)  # fenced out
 
-    token = services.robot_start(name="r1", actor=ACTOR).job_id
+    token = services.robot_start(name="r1", actor=ACTOR).chain_token
     services.cycle_run(robot_id=robot.pk, token=token)
     second = RobotCycle.objects.get(number=2)
     adopted = ProcessedRecord.objects.filter(cycle=second).order_by("pk")
-    # The three cancelled records come first and count against `records`: one new item fills the cycle.
+    # The three cancelled records come first and count against `batch_size`: one new item fills the cycle.
     assert [r.source_id for r in adopted] == ["2", "3", "4", "5"]
     assert stub.requests()[-1].query == {"limit": "1", "after": "4"}
     for record in adopted:
@@ -101,7 +101,7 @@ def test_a_delivery_failing_transiently_after_stop_now_is_cancelled_not_retried(
     assert dict(ProcessedRecord.objects.values_list("source_id", "status")) == {"1": "cancelled", "2": "cancelled"}
     assert (cycle.status, cycle.cancelled) == ("cancelled", 2)
     del sink.hold["r1:1"]
-    token = services.robot_start(name="r1", actor=ACTOR).job_id
+    token = services.robot_start(name="r1", actor=ACTOR).chain_token
     services.cycle_run(robot_id=robot.pk, token=token)
     for pk, dispatch in pairs("1", "2"):
         services.records_process(pairs=[(pk, dispatch)])

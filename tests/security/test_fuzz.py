@@ -31,7 +31,17 @@ TOKEN = "t" * 40
 # Requests per target on SQLite (10,000 in all); PostgreSQL runs a tenth, the full count runs once per CI run.
 EXAMPLES = {"registration_api": 4000, "form": 3000, "robot_api": 3000}
 VALID_SHARE = 0.10
-ROBOT_FIELDS = ("name", "state", "job_id", "msg", "source_url", "target_url", "records", "chunk_size", "interval")
+ROBOT_FIELDS = (
+    "name",
+    "state",
+    "chain_token",
+    "msg",
+    "source_url",
+    "target_url",
+    "batch_size",
+    "chunk_size",
+    "interval",
+)
 
 
 def examples(target: str) -> int:
