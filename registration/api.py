@@ -19,7 +19,7 @@ from asyncportal.queues import REGISTRATIONS
 from registration import errors, idempotency, selectors, throttle
 from registration.errors import RateLimited, RegistrationError
 from registration.forms import RegistrationForm, error_dict, submit
-from registration.models import Registration
+from registration.models import NAME_MAX_LENGTH, PHONE_PATTERN, Registration
 
 STYLE = ErrorStyle(invalid_status=400, errors_key=True, max_body_bytes=lambda: settings.REGISTRATION_MAX_BODY_BYTES)
 router = AppRouter(style=STYLE, tags=["registrations"])
@@ -27,14 +27,19 @@ router = AppRouter(style=STYLE, tags=["registrations"])
 IdempotencyKey = Annotated[str, Field(pattern=r"^[\x21-\x7e]{1,255}$", description="Any visible-ASCII string.")]
 
 
+def _documented(**schema: Any) -> Any:
+    """Describe a rule in the schema only: the form checks it, with the messages users know."""
+    return Field(json_schema_extra=schema)
+
+
 class RegistrationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    first_name: StrictStr
-    last_name: StrictStr
-    login: StrictStr
-    email: StrictStr
-    phone: StrictStr
+    first_name: StrictStr = _documented(minLength=1, maxLength=NAME_MAX_LENGTH)
+    last_name: StrictStr = _documented(minLength=1, maxLength=NAME_MAX_LENGTH)
+    login: StrictStr = _documented(pattern=r"^[A-Za-z0-9._-]+$", maxLength=NAME_MAX_LENGTH)
+    email: StrictStr = _documented(format="email", maxLength=254)
+    phone: StrictStr = _documented(pattern=PHONE_PATTERN.replace(r"\A", "^").replace(r"\Z", "$"))
 
 
 class AcceptedOut(Schema):

@@ -26,11 +26,11 @@ def registration_prune(*, dry_run: bool = False, now: datetime | None = None) ->
     keys = idempotency_keys_prune(dry_run=dry_run, now=now)
     days: int = settings.REGISTRATION_RETENTION_DAYS
     if days <= 0:
-        return {"registrations": 0, "idempotency_keys": keys}
+        return {"registrations": 0, "idempotency keys": keys}
     cutoff = (now or timezone.now()) - timedelta(days=days)
     old = Registration.objects.filter(status__in=FINAL, updated_at__lt=cutoff)
     if dry_run:
-        return {"registrations": old.count(), "idempotency_keys": keys}
+        return {"registrations": old.count(), "idempotency keys": keys}
     total = 0
     # Short batches, each re-filtered: a row retried since the look-up is in flight again and stays.
     while ids := list(old.order_by("pk").values_list("pk", flat=True)[:BATCH]):
@@ -40,4 +40,4 @@ def registration_prune(*, dry_run: bool = False, now: datetime | None = None) ->
             break
     if total:
         logger.info("registrations pruned count=%s", total)
-    return {"registrations": total, "idempotency_keys": keys}
+    return {"registrations": total, "idempotency keys": keys}

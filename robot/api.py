@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from django.conf import settings
 from django.http import HttpRequest
-from ninja import Query, Schema, Status
+from ninja import Path, Query, Schema, Status
 from ninja.security import HttpBearer
 from ninja.utils import check_csrf
 from pydantic import BaseModel, ConfigDict
@@ -29,6 +29,8 @@ from robot.services.params import RobotIn, StartIn, StopIn, model_values
 MAX_CYCLES_LIMIT = 500
 STYLE = ErrorStyle(invalid_status=422)
 CyclesLimit = Annotated[int, ascii_int(1, MAX_CYCLES_LIMIT)]
+# A slug, as the URL pattern takes; the example lets the schema fuzzer reach a robot that exists.
+RobotName = Annotated[str, Path(pattern=r"^[-a-zA-Z0-9_]+$", examples=["demo"])]
 ERRORS = STYLE.responses(400, 401, 403, 404, 409, 413, 415, 422)
 
 
@@ -117,7 +119,7 @@ def _status(robot: Robot) -> dict[str, Any]:
 
 
 @router.get("robots/{slug:name}/", response={200: dict[str, Any], **ERRORS}, url_name="robot-detail")
-def robot_detail(request: HttpRequest, name: str) -> dict[str, Any]:
+def robot_detail(request: HttpRequest, name: RobotName) -> dict[str, Any]:
     """The robot's settings, state, chain, current and last cycle and totals."""
     return _status(selectors.robot_get(name))
 
@@ -125,7 +127,7 @@ def robot_detail(request: HttpRequest, name: str) -> dict[str, Any]:
 @router.put(
     "robots/{slug:name}/", response={200: dict[str, Any], 201: dict[str, Any], **ERRORS}, url_name="robot-detail"
 )
-def robot_put(request: HttpRequest, name: str, payload: RobotIn | None = None) -> Status[dict[str, Any]]:
+def robot_put(request: HttpRequest, name: RobotName, payload: RobotIn | None = None) -> Status[dict[str, Any]]:
     """Create the robot (201) or change the given settings (200)."""
     robot, created = services.robot_save(name=name, values=model_values(payload), actor=_actor(request))
     return Status(201 if created else 200, _status(robot))
@@ -134,7 +136,7 @@ def robot_put(request: HttpRequest, name: str, payload: RobotIn | None = None) -
 @router.get("robots/{slug:name}/cycles/", response={200: CyclesOut, **ERRORS}, url_name="robot-cycles")
 def robot_cycles(
     request: HttpRequest,
-    name: str,
+    name: RobotName,
     limit: CyclesLimit = Query(20, ge=1, le=MAX_CYCLES_LIMIT),  # type: ignore[type-arg]
 ) -> dict[str, Any]:
     """The robot's most recent cycles, newest first."""
@@ -142,20 +144,20 @@ def robot_cycles(
 
 
 @router.post("robots/{slug:name}/start/", response={200: ChainOut, **ERRORS}, url_name="robot-start")
-def robot_start(request: HttpRequest, name: str, payload: StartIn | None = None) -> dict[str, Any]:
+def robot_start(request: HttpRequest, name: RobotName, payload: StartIn | None = None) -> dict[str, Any]:
     """Start the robot's chain now, with the given settings."""
     return _chain(services.robot_start(name=name, values=model_values(payload), actor=_actor(request)))
 
 
 @router.post("robots/{slug:name}/stop/", response={200: ChainOut, **ERRORS}, url_name="robot-stop")
-def robot_stop(request: HttpRequest, name: str, payload: StopIn | None = None) -> dict[str, Any]:
+def robot_stop(request: HttpRequest, name: RobotName, payload: StopIn | None = None) -> dict[str, Any]:
     """Stop scheduling cycles (idempotent); ``now`` also cancels the current cycle's queued records."""
     now = payload.now if payload else False
     return _chain(services.robot_stop(name=name, now=now, actor=_actor(request)))
 
 
 @router.post("robots/{slug:name}/run/", response={200: ChainOut, **ERRORS}, url_name="robot-run")
-def robot_run(request: HttpRequest, name: str, payload: AnyBody | None = None) -> dict[str, Any]:
+def robot_run(request: HttpRequest, name: RobotName, payload: AnyBody | None = None) -> dict[str, Any]:
     """Run one cycle now; 409 while a cycle is unfinished."""
     return _chain(services.robot_run_once(name=name, actor=_actor(request)))
 
@@ -166,7 +168,7 @@ def robot_run(request: HttpRequest, name: str, payload: AnyBody | None = None) -
     url_name="robot-cycle-retry",
 )
 def robot_cycle_retry(
-    request: HttpRequest, name: str, number: int, payload: AnyBody | None = None
+    request: HttpRequest, name: RobotName, number: int, payload: AnyBody | None = None
 ) -> Status[dict[str, Any]]:
     """Re-deliver the cycle's failed records in a retry cycle: 202 with how many, 200 with 0 when none failed."""
     retried = services.cycle_retry_failed(name=name, number=number, actor=_actor(request))

@@ -92,8 +92,8 @@ def test_an_expired_key_creates_a_new_registration_and_the_prune_step_deletes_ex
     again = post(VALID, "key-1")
     assert again.status_code == 202 and again.json()["id"] != first.json()["id"]
     IdempotencyKey.objects.update(created_at=timezone.now() - timedelta(hours=25))
-    assert registration_prune(dry_run=True)["idempotency_keys"] == 1
-    assert registration_prune()["idempotency_keys"] == 1
+    assert registration_prune(dry_run=True)["idempotency keys"] == 1
+    assert registration_prune()["idempotency keys"] == 1
     assert not IdempotencyKey.objects.exists()
 
 
@@ -101,7 +101,7 @@ def test_an_expired_key_creates_a_new_registration_and_the_prune_step_deletes_ex
 def test_the_ttl_is_a_setting() -> None:
     post(VALID, "key-1")
     IdempotencyKey.objects.update(created_at=timezone.now() - timedelta(seconds=61))
-    assert registration_prune()["idempotency_keys"] == 1
+    assert registration_prune()["idempotency keys"] == 1
 
 
 def test_with_redis_down_a_repeat_still_answers_the_first_registration() -> None:
