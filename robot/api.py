@@ -108,10 +108,8 @@ def _actor(request: HttpRequest, source: str = RobotAudit.Source.API) -> Actor:
 
 
 def _chain(robot: Robot) -> dict[str, Any]:
-    next_run_at = robot.next_run_at.isoformat() if robot.next_run_at else None
-    return {"ok": True, "state": robot.state, "job_id": robot.job_id or None, "queue": queues.ROBOT} | {
-        "next_run_at": next_run_at
-    }
+    chain = {"state": robot.state, "job_id": robot.job_id or None, "queue": queues.ROBOT}
+    return {"ok": True, **chain, "next_run_at": robot.next_run_at.isoformat() if robot.next_run_at else None}
 
 
 def _status(robot: Robot) -> dict[str, Any]:
