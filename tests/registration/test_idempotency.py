@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -113,17 +114,37 @@ def test_with_redis_down_a_repeat_still_answers_the_first_registration() -> None
     assert Registration.objects.count() == 1
 
 
+def second_request_waits() -> bool:
+    """Wait until the second request is blocked on the first's key (PostgreSQL shows it; SQLite cannot)."""
+    if connection.vendor != "postgresql":
+        return True
+    deadline = time.monotonic() + 10
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            # Statistics views are a snapshot per transaction, and this runs inside the first request's.
+            cursor.execute("SELECT pg_stat_clear_snapshot()")
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            )
+            if cursor.fetchone()[0]:
+                return True
+            time.sleep(0.01)
+    return False
+
+
 def test_two_concurrent_requests_with_one_key_create_one_registration(monkeypatch: pytest.MonkeyPatch) -> None:
     # The first request holds its transaction (key inserted, registration not yet) until the second has set
-    # off; the second then inserts the same key and, on PostgreSQL, waits on the unique index (SQLite: on the
-    # write lock) until the first commits, and answers with the first's registration.
+    # off and, on PostgreSQL, is seen waiting on the unique index; SQLite serialises the two on its write lock.
+    # The second then finds the first's key and answers with the first's registration.
     inside, second_started = threading.Event(), threading.Event()
     create = api._create
+    waited: list[bool] = []
 
     def held_create(payload: api.RegistrationIn) -> Registration:
         if not inside.is_set():
             inside.set()
             assert second_started.wait(10)
+            waited.append(second_request_waits())
         return create(payload)
 
     monkeypatch.setattr(api, "_create", held_create)
@@ -143,6 +164,7 @@ def test_two_concurrent_requests_with_one_key_create_one_registration(monkeypatc
     second_started.set()
     first.join(20)
     second.join(20)
+    assert waited == [True]
     assert (answers["first"].status_code, answers["second"].status_code) == (202, 202)
     assert answers["first"].json()["id"] == answers["second"].json()["id"]
     assert Registration.objects.count() == 1 and IdempotencyKey.objects.count() == 1
