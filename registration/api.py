@@ -2,63 +2,74 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
+from ninja import Header, Schema, Status
+from ninja.decorators import decorate_view
+from ninja.throttling import BaseThrottle
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
-from asyncportal import clientip, strictjson
+from asyncportal import clientip
+from asyncportal.api import AppRouter, ErrorStyle
 from asyncportal.queues import REGISTRATIONS
-from registration import errors, selectors, throttle
+from registration import errors, idempotency, selectors, throttle
 from registration.errors import RateLimited, RegistrationError
-from registration.forms import FIELDS, RegistrationForm, error_dict, submit
-from registration.models import Registration
+from registration.forms import RegistrationForm, error_dict, submit
+from registration.models import NAME_MAX_LENGTH, PHONE_PATTERN, Registration
 
-HTTP_STATUS = {"unsupported_media_type": 415, "too_large": 413, "rate_limited": 429}
-
-
-def _read_object(request: HttpRequest) -> dict[str, Any]:
-    """Return the request body as a JSON object, within the size limit."""
-    if (request.content_type or "").lower() != "application/json":
-        raise RegistrationError("unsupported_media_type", {"__all__": [errors.BODY_NOT_JSON]})
-    limit: int = settings.REGISTRATION_MAX_BODY_BYTES
-    too_large = RegistrationError("too_large", {"__all__": [errors.BODY_TOO_LARGE.format(limit=limit)]})
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
-    if declared > limit:
-        raise too_large
-    try:
-        body = request.body
-    except RequestDataTooBig:
-        raise too_large from None
-    if len(body) > limit:
-        raise too_large
-    try:
-        payload = strictjson.loads(body)
-    except (ValueError, RecursionError):
-        raise RegistrationError("malformed", {"__all__": [errors.BODY_MALFORMED]}) from None
-    if not isinstance(payload, dict):
-        raise RegistrationError("malformed", {"__all__": [errors.BODY_NOT_OBJECT]})
-    return payload
+STYLE = ErrorStyle(invalid_status=400, errors_key=True, max_body_bytes=lambda: settings.REGISTRATION_MAX_BODY_BYTES)
+router = AppRouter(style=STYLE, tags=["registrations"])
+# Visible ASCII, as HTTP header values allow without quoting; long enough for a UUID or a hash.
+IdempotencyKey = Annotated[str, Field(pattern=r"^[\x21-\x7e]{1,255}$", description="Any visible-ASCII string.")]
 
 
-def _create(payload: dict[str, Any]) -> Registration:
-    shape_errors = {key: [errors.FIELD_UNKNOWN] for key in payload if key not in FIELDS}
-    shape_errors |= {key: [errors.FIELD_NOT_STRING] for key in FIELDS if not isinstance(payload.get(key, ""), str)}
-    if shape_errors:
-        raise RegistrationError("invalid", shape_errors)
-    form = RegistrationForm(payload)
-    registration = submit(form)
-    if registration is None:
-        raise RegistrationError("invalid", error_dict(form))
-    return registration
+def _documented(**schema: Any) -> Any:
+    """Describe a rule in the schema only: the form checks it, with the messages users know."""
+    return Field(json_schema_extra=schema)
+
+
+class RegistrationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    first_name: StrictStr = _documented(minLength=1, maxLength=NAME_MAX_LENGTH)
+    last_name: StrictStr = _documented(minLength=1, maxLength=NAME_MAX_LENGTH)
+    login: StrictStr = _documented(pattern=r"^[A-Za-z0-9._-]+$", maxLength=NAME_MAX_LENGTH)
+    email: StrictStr = _documented(format="email", maxLength=254)
+    phone: StrictStr = _documented(pattern=PHONE_PATTERN.replace(r"\A", "^").replace(r"\Z", "$"))
+
+
+class AcceptedOut(Schema):
+    id: str
+    job_id: str
+    queue: str
+    status: str
+    status_url: str
+
+
+class StatusOut(Schema):
+    id: str
+    status: str
+    job_id: str
+    queue: str
+    reason: str
+    created_at: str
+    updated_at: str
+
+
+class IntakeLimit(BaseThrottle):
+    """``REGISTRATION_RATE_LIMIT``, counted before the body is read: a refused client costs no parsing."""
+
+    def allow_request(self, request: HttpRequest) -> bool:
+        try:
+            throttle.registration_admit(client=clientip.from_request(request))
+        except RateLimited as exc:
+            request.api_refusal = exc  # type: ignore[attr-defined]  # the 429 answer (asyncportal/api.py)
+            return False
+        return True
 
 
 def status_body(registration: Registration) -> dict[str, Any]:
@@ -74,29 +85,56 @@ def status_body(registration: Registration) -> dict[str, Any]:
     }
 
 
-# Exempt from CSRF: no session or cookie authorises this endpoint, and a browser cannot send an
-# application/json body cross-site without a CORS preflight, which this site never grants.
-@csrf_exempt
-@require_POST
-def registrations(request: HttpRequest) -> JsonResponse:
-    """Accept a registration: 202 with where to watch it, or the errors with 400, 413, 415 or 429."""
-    try:
-        # Counted before the body is read: a refused client costs no parsing and no database query.
-        throttle.registration_admit(client=clientip.from_request(request))
-        registration = _create(_read_object(request))
-    except RegistrationError as exc:
-        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
-        return JsonResponse({"errors": exc.errors}, status=HTTP_STATUS.get(exc.code, 400), headers=headers)
-    status_url = request.build_absolute_uri(reverse("registration:api-status", args=[registration.pk]))
+def _create(payload: RegistrationIn) -> Registration:
+    form = RegistrationForm(payload.model_dump())
+    registration = submit(form)
+    if registration is None:
+        raise RegistrationError("invalid", error_dict(form))
+    return registration
+
+
+# No CSRF: no session or cookie authorises this endpoint, and a browser cannot send an application/json body
+# cross-site without a CORS preflight, which this site never grants.
+@router.post(
+    "registrations/",
+    response={202: AcceptedOut, **STYLE.responses(400, 413, 415, 422, 429)},
+    throttle=[IntakeLimit()],
+    url_name="registration-create",
+)
+def registration_create(
+    request: HttpRequest,
+    payload: RegistrationIn,
+    response: HttpResponse,
+    idempotency_key: Annotated[IdempotencyKey | None, Header(alias="Idempotency-Key")] = None,
+) -> Status[dict[str, Any]]:
+    """Accept a registration: 202 with where to watch it.
+
+    With an ``Idempotency-Key`` header, a repeat with the same body answers for the first registration (its
+    current status) instead of creating another; the same key with another body is 422. Keys expire after
+    ``REGISTRATION_IDEMPOTENCY_TTL`` seconds.
+    """
+    if idempotency_key is None:
+        registration = _create(payload)
+    else:
+        body = payload.model_dump()
+        registration = idempotency.registration_create_once(
+            key=idempotency_key, body=body, create=lambda: _create(payload)
+        )
+    status_url = request.build_absolute_uri(reverse("api:registration-status", args=[registration.pk]))
+    response["Location"] = status_url
     body = {key: status_body(registration)[key] for key in ("id", "job_id", "queue", "status")}
-    return JsonResponse({**body, "status_url": status_url}, status=202, headers={"Location": status_url})
+    return Status(202, {**body, "status_url": status_url})
 
 
-@never_cache
-@require_GET
-def registration_status(request: HttpRequest, registration_id: str) -> JsonResponse:
-    """Return the status of one registration; 404 for an unknown or malformed id."""
+@router.get(
+    "registrations/{registration_id}/",
+    response={200: StatusOut, **STYLE.responses(404)},
+    url_name="registration-status",
+)
+@decorate_view(never_cache)
+def registration_status(request: HttpRequest, registration_id: str) -> dict[str, Any]:
+    """The status of one registration; 404 for an unknown or malformed id."""
     registration = selectors.registration_get(registration_id=registration_id)
     if registration is None:
-        return JsonResponse({"errors": {"__all__": [errors.NOT_FOUND]}}, status=404)
-    return JsonResponse(status_body(registration))
+        raise RegistrationError("not_found", {"__all__": [errors.NOT_FOUND]})
+    return status_body(registration)

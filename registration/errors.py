@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from asyncportal import apierrors
+from asyncportal.apierrors import ApiError
+
 # Form and API field errors.
 LOGIN_CHARSET = "Use only letters, digits, dots, underscores and hyphens."
 LOGIN_TAKEN = "This login is already taken."
@@ -17,23 +20,31 @@ REASON_LOST = "Processing was interrupted {attempts} times without finishing; an
 NOT_RETRYABLE = "Only failed or rejected registrations can be retried."
 
 # JSON API body errors.
-BODY_NOT_JSON = "Send the body as application/json."
-BODY_TOO_LARGE = "The body is larger than {limit} bytes."
-BODY_MALFORMED = "The body is not valid JSON."
-BODY_NOT_OBJECT = "The body must be a JSON object."
-FIELD_UNKNOWN = "Unknown field."
-FIELD_NOT_STRING = "Must be a string."
+BODY_NOT_JSON = apierrors.NOT_JSON
+BODY_TOO_LARGE = apierrors.TOO_LARGE
+BODY_MALFORMED = apierrors.MALFORMED
+BODY_NOT_OBJECT = apierrors.NOT_OBJECT
+FIELD_UNKNOWN = apierrors.UNKNOWN_FIELD
+FIELD_NOT_STRING = apierrors.NOT_STRING
+IDEMPOTENCY_KEY_REUSED = "This Idempotency-Key was used with another body; send a new key for a new registration."
 NOT_FOUND = "No registration with this id."
 RATE_LIMITED = "Too many submissions from your address. Try again in {seconds} seconds."
 
 
-class RegistrationError(Exception):
+STATUS = {"not_found": 404, "idempotency_key_reused": 422}
+
+
+class RegistrationError(ApiError):
     """A registration rule refused the request; ``code`` is stable, ``errors`` maps fields to messages."""
 
     def __init__(self, code: str, errors: dict[str, list[str]]) -> None:
-        super().__init__(code)
-        self.code = code
+        whole = errors.get("__all__", [apierrors.INVALID])
+        fields = {name: messages for name, messages in errors.items() if name != "__all__"}
+        super().__init__(code, whole[0], fields=fields, status=STATUS.get(code))
         self.errors = errors
+
+    def errors_dict(self) -> dict[str, list[str]]:
+        return self.errors
 
 
 class RateLimited(RegistrationError):
@@ -42,3 +53,4 @@ class RateLimited(RegistrationError):
     def __init__(self, retry_after: int) -> None:
         super().__init__("rate_limited", {"__all__": [RATE_LIMITED.format(seconds=retry_after)]})
         self.retry_after = retry_after
+        self.headers = {"Retry-After": str(retry_after)}

@@ -77,3 +77,17 @@ class Registration(models.Model):
     @property
     def is_final(self) -> bool:
         return self.status in FINAL
+
+
+class IdempotencyKey(models.Model):
+    """An ``Idempotency-Key`` the API has answered: a repeat with the same body gets the same registration."""
+
+    key = models.CharField(max_length=255, unique=True)
+    # SHA-256 of the canonical JSON body: the same key with another body is refused.
+    fingerprint = models.CharField(max_length=64)
+    # Null only inside the transaction that inserts the key first and then creates the registration.
+    registration = models.ForeignKey(Registration, null=True, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"Idempotency-Key {self.key}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from asyncportal.apierrors import ApiError
+
 NOT_FOUND = "not_found"
 ALREADY_RUNNING = "already_running"
 CYCLE_IN_PROGRESS = "cycle_in_progress"
@@ -27,17 +29,19 @@ MESSAGES = {
 }
 
 
-class RobotError(Exception):
+STATUS = {
+    NOT_FOUND: 404,
+    ALREADY_RUNNING: 422,
+    INVALID: 422,
+    CYCLE_IN_PROGRESS: 409,
+    MALFORMED: 400,
+    TOO_LARGE: 413,
+    UNSUPPORTED_MEDIA_TYPE: 415,
+}
+
+
+class RobotError(ApiError):
     """A refused robot operation: ``code`` for programs, ``message`` for people, ``fields`` for forms."""
 
     def __init__(self, code: str, message: str = "", *, fields: dict[str, list[str]] | None = None) -> None:
-        self.code = code
-        self.message = message or MESSAGES.get(code, code)
-        self.fields = fields or {}
-        super().__init__(self.message)
-
-    def as_dict(self) -> dict[str, object]:
-        body: dict[str, object] = {"code": self.code, "message": self.message}
-        if self.fields:
-            body["fields"] = self.fields
-        return body
+        super().__init__(code, message or MESSAGES.get(code, code), fields=fields, status=STATUS.get(code, 400))

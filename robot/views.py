@@ -3,52 +3,46 @@
 from __future__ import annotations
 
 import secrets
+from typing import Annotated, Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from ninja import Query
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
-from asyncportal.numbers import bounded_int
+from asyncportal.api import AppRouter, ErrorStyle, ascii_int
+from asyncportal.apierrors import ApiError
 from robot import services
 from robot.metrics import RobotCollector
 from robot.services.demo import FEED_DEFAULT_LIMIT, FEED_MAX_LIMIT
 
 MAX_AFTER = 10**15
+STYLE = ErrorStyle(invalid_status=400)
+demo = AppRouter(style=STYLE, tags=["demo"])
+Limit = Annotated[int, ascii_int(1, FEED_MAX_LIMIT, empty=FEED_DEFAULT_LIMIT)]
+After = Annotated[int, ascii_int(0, MAX_AFTER, empty=0)]
 
 
-@require_GET
-def demo_todos(request: HttpRequest) -> JsonResponse:
-    """``GET /api/demo/todos/?limit=N&after=ID``: todos ``after+1 …`` as a JSON array, at most the cap per call.
+@demo.get("demo/todos/", response={200: list[dict[str, Any]], **STYLE.responses(400, 404)}, url_name="demo-todos")
+def demo_todos(
+    request: HttpRequest,
+    limit: Limit = Query(FEED_DEFAULT_LIMIT, ge=1, le=FEED_MAX_LIMIT),  # type: ignore[type-arg]
+    after: After = Query(0, ge=0, le=MAX_AFTER),  # type: ignore[type-arg]
+) -> list[dict[str, Any]]:
+    """Todos ``after+1 …`` as a JSON array, at most the cap per call; 404 where ``ROBOT_DEMO_FEED`` is off.
 
-    404 where ``ROBOT_DEMO_FEED`` is off. A ``limit`` above ``ROBOT_DEMO_FEED_MAX_ITEMS`` is served the cap, as
-    a shorter page, so a robot asking for more records than that still runs, a page per cycle.
+    A ``limit`` above ``ROBOT_DEMO_FEED_MAX_ITEMS`` is served the cap, as a shorter page, so a robot asking for
+    more records than that still runs, a page per cycle.
     """
     if not settings.ROBOT_DEMO_FEED:
-        missing = {"code": "not_found", "message": "There is no demo feed here."}
-        return JsonResponse({"ok": False, "error": missing}, status=404)
-    problems: dict[str, list[str]] = {}
-    limit = _int(request.GET.get("limit"), FEED_DEFAULT_LIMIT, 1, FEED_MAX_LIMIT, "limit", problems)
-    after = _int(request.GET.get("after"), 0, 0, MAX_AFTER, "after", problems)
-    if problems:
-        error = {"code": "invalid", "message": "Bad query parameters.", "fields": problems}
-        return JsonResponse({"ok": False, "error": error}, status=400)
-    served = min(limit, settings.ROBOT_DEMO_FEED_MAX_ITEMS)
-    return JsonResponse(services.demo_todos(limit=served, after=after), safe=False)
+        raise ApiError("not_found", "There is no demo feed here.", status=404)
+    return services.demo_todos(limit=min(limit, settings.ROBOT_DEMO_FEED_MAX_ITEMS), after=after)
 
 
-def _int(raw: str | None, default: int, low: int, high: int, name: str, problems: dict[str, list[str]]) -> int:
-    if raw is None or raw == "":
-        return default
-    value = bounded_int(raw, low=low, high=high)
-    if value is None:
-        problems[name] = [f"Must be an integer from {low} to {high}."]
-        return default
-    return value
-
-
+# Prometheus text, not JSON: a plain view outside the declared API.
 @never_cache
 @require_GET
 def robot_metrics(request: HttpRequest) -> HttpResponse:

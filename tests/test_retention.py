@@ -97,6 +97,7 @@ def test_prune_command_prunes_and_prints_each_kind(redis_conn: redis.Redis) -> N
         "robot cycles: pruned 0",
         "robot audit: pruned 1",
         "registrations: pruned 1",
+        "idempotency keys: pruned 0",
         "failed jobs: pruned 1",
     ]
     assert (Registration.objects.count(), RobotAudit.objects.count()) == (0, 0)

@@ -21,6 +21,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_rq",
+    # Serves the API docs' Swagger UI from the static files, not a CDN (asyncportal/api.py).
+    "ninja",
     "asyncportal",
     "registration",
     "robot",
@@ -115,6 +117,8 @@ RQ_SHOW_ADMIN_LINK = True
 
 # Registration.
 REGISTRATION_DEMO_DELAY = env.str_("REGISTRATION_DEMO_DELAY", "0")
+# Seconds an Idempotency-Key of POST /api/registrations/ is remembered (docs/api.md).
+REGISTRATION_IDEMPOTENCY_TTL = env.int_("REGISTRATION_IDEMPOTENCY_TTL", 24 * 3600)
 REGISTRATION_MAX_BODY_BYTES = env.int_("REGISTRATION_MAX_BODY_BYTES", 16 * 1024)
 # How long a worker owns a registration it took; past it the sweeper hands it to a new job (check E003).
 REGISTRATION_LEASE_SECONDS = env.int_("REGISTRATION_LEASE_SECONDS", 30)

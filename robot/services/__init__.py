@@ -14,7 +14,7 @@ from robot.services.control import (
 from robot.services.cycle import cycle_run
 from robot.services.demo import demo_todos, robot_bootstrap_demo, robot_ensure_demo
 from robot.services.heal import robot_heal_all
-from robot.services.params import clean_values
+from robot.services.params import model_values
 from robot.services.queueing import tick as robot_tick
 from robot.services.records import records_process
 from robot.services.retention import robot_prune
@@ -24,7 +24,7 @@ __all__ = [
     "SYSTEM",
     "Actor",
     "Retried",
-    "clean_values",
+    "model_values",
     "cycle_retry_failed",
     "cycle_run",
     "demo_todos",

@@ -1,61 +1,67 @@
-"""Validate robot settings given by the API (JSON names) before they touch a model."""
+"""The robot settings the API takes, declared once: the types refuse, the schema documents, the model validates.
+
+JSON names are the public ones; ``MODEL_FIELD`` maps the few that differ ("timedelta" and "rplstatus" are the
+original prototype's names, kept as the API's). Strict types: ``"20"``, ``1.5`` and ``true`` are not integers.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from django.core.exceptions import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 from robot import errors
 from robot.errors import RobotError
 from robot.models import Robot
 
-# JSON name -> model field. "timedelta" and "rplstatus" are the original prototype's names.
-SETTINGS = {
-    "source_url": "source_url",
-    "source_secret": "source_secret",
-    "records": "batch_size",
-    "chunk_size": "chunk_size",
-    "timedelta": "interval",
-    "msg": "msg",
-    "max_failed_cycles": "max_failed_cycles",
-}
-TARGET = {"target_url": "target_url", "target_secret": "target_secret"}
-EDITABLE = {**SETTINGS, **TARGET}
-START = {
-    "timedelta": "interval",
-    "records": "batch_size",
-    "chunk_size": "chunk_size",
-    "msg": "msg",
-    "max_failed_cycles": "max_failed_cycles",
-    "rplstatus": "",
-}
-INTEGER_FIELDS = {"records", "chunk_size", "timedelta", "max_failed_cycles"}
-TEXT_FIELDS = {"source_url", "msg", "target_url", "rplstatus", "source_secret", "target_secret"}
-NULLABLE_FIELDS = {"target_url", "msg", "source_secret", "target_secret"}
-JSON_NAME = {model: json for json, model in EDITABLE.items()}
+# JSON name -> model field, where they differ ("" = accepted, not stored).
+MODEL_FIELD = {"timedelta": "interval", "records": "batch_size", "rplstatus": ""}
+JSON_NAME = {model: json for json, model in MODEL_FIELD.items() if model}
 
 
-def clean_values(data: Mapping[str, Any], allowed: Mapping[str, str]) -> dict[str, Any]:
-    """Return ``{model_field: value}`` for the given JSON fields; raise ``invalid`` with per-field errors."""
-    problems: dict[str, list[str]] = {}
+class _Body(BaseModel):
+    # Absent fields stay unset (``exclude_unset``); a null for a field that is not nullable is refused.
+    model_config = ConfigDict(extra="forbid")
+
+
+class StartIn(_Body):
+    """Settings a start may change (the prototype's body)."""
+
+    timedelta: StrictInt = Field(default=None, description="Seconds between cycles.")  # type: ignore[assignment]
+    records: StrictInt = Field(default=None, description="Records per cycle.")  # type: ignore[assignment]
+    chunk_size: StrictInt = Field(default=None, description="Records per job.")  # type: ignore[assignment]
+    msg: StrictStr | None = Field(default=None, description="Message sent with each record.")
+    max_failed_cycles: StrictInt = Field(default=None)  # type: ignore[assignment]
+    rplstatus: Literal["START"] = Field(default=None, description="The prototype's marker.")  # type: ignore[arg-type]
+
+
+class RobotIn(_Body):
+    """Settings ``PUT`` creates a robot with or changes; secrets are named, never given."""
+
+    source_url: StrictStr = Field(default=None)  # type: ignore[assignment]
+    source_secret: StrictStr | None = Field(default=None, description="Name of a ROBOT_SECRET_* variable.")
+    records: StrictInt = Field(default=None)  # type: ignore[assignment]
+    chunk_size: StrictInt = Field(default=None)  # type: ignore[assignment]
+    timedelta: StrictInt = Field(default=None)  # type: ignore[assignment]
+    msg: StrictStr | None = None
+    max_failed_cycles: StrictInt = Field(default=None)  # type: ignore[assignment]
+    target_url: StrictStr | None = None
+    target_secret: StrictStr | None = Field(default=None, description="Name of a ROBOT_SECRET_* variable.")
+
+
+class StopIn(_Body):
+    now: StrictBool = Field(default=False, description="Also cancel the current cycle's queued records.")
+
+
+def model_values(payload: BaseModel | None) -> dict[str, Any]:
+    """Return ``{model_field: value}`` of the fields given; null clears a nullable text, text is stripped."""
     values: dict[str, Any] = {}
-    for name, value in data.items():
-        if name not in allowed:
-            problems[name] = ["Unknown field."]
-        elif name in NULLABLE_FIELDS and value is None:
-            values[allowed[name]] = ""
-        elif name in INTEGER_FIELDS and (isinstance(value, bool) or not isinstance(value, int)):
-            problems[name] = ["Must be an integer."]
-        elif name in TEXT_FIELDS and not isinstance(value, str):
-            problems[name] = ["Must be a string."]
-        elif name == "rplstatus" and value != "START":
-            problems[name] = ['Must be "START" when given.']
-        elif allowed[name]:
-            values[allowed[name]] = value.strip() if isinstance(value, str) else value
-    if problems:
-        raise RobotError(errors.INVALID, fields=problems)
+    for name, value in (payload.model_dump(exclude_unset=True) if payload else {}).items():
+        field = MODEL_FIELD.get(name, name)
+        if field:
+            values[field] = "" if value is None else value.strip() if isinstance(value, str) else value
     return values
 
 

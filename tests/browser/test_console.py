@@ -76,7 +76,7 @@ def test_the_operator_starts_the_demo_robot_watches_it_work_and_stops_it(
 ) -> None:
     # A target that takes a moment per record, so the progress bar has time to be seen moving.
     target.handler = IdempotentTarget(delay=0.15)
-    name = robot_ensure_demo(source_url=live_server.url + reverse("robot:demo-todos"))
+    name = robot_ensure_demo(source_url=live_server.url + reverse("api:demo-todos"))
     Robot.objects.filter(name=name).update(batch_size=20, chunk_size=2, interval=6, target_url=target.url)
     start_worker(ROBOT, RECORDS)
     start_sweeper()

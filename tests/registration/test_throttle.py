@@ -56,7 +56,8 @@ def test_the_default_limit_is_on_and_the_api_answers_429_past_it_storing_and_enq
     refused = post_api(client, 20)
     assert refused.status_code == 429
     assert refused["Retry-After"] == "45"
-    assert refused.json() == {"errors": {"__all__": [errors.RATE_LIMITED.format(seconds=45)]}}
+    assert refused.json()["errors"] == {"__all__": [errors.RATE_LIMITED.format(seconds=45)]}
+    assert refused.json()["error"]["code"] == "rate_limited"
     assert not Registration.objects.filter(login="user20").exists()
     assert Registration.objects.count() == 20
     assert len(get_queue(REGISTRATIONS).job_ids) == 20

@@ -64,6 +64,7 @@ def admin(get: Iterable[str], post: Iterable[str] | None = None) -> Policy:
 DASHBOARD_READ = Policy(ADMIN_STAFF, allow(OPS, outsider="login"))
 DASHBOARD_OPERATION = admin(OPS)
 DASHBOARD_ABSENT = Policy(allow(NOBODY, "gone", "login"), allow(NOBODY, "gone", "login") | {"staff": "deny"})
+API_DOCS = Policy(ADMIN_STAFF, ADMIN_STAFF, csrf=False)
 METRICS = Policy(by_role("deny", staff="ok", operator="ok", superuser="ok", rq_token="ok"), NOT_ALLOWED, csrf=False)
 
 RQ = r"(django_rq:|admin:django_rq_)"
@@ -76,18 +77,23 @@ RULES: list[tuple[str, Policy]] = [
     # Registration: public form and API.
     (r"registration:(home|register)", Policy(EVERYONE, EVERYONE, extra={"HEAD": EVERYONE})),
     (r"registration:status", Policy(EVERYONE, NOT_ALLOWED, extra={"HEAD": EVERYONE})),
-    (r"registration:api-create", Policy(NOT_ALLOWED, EVERYONE, csrf=False)),
-    (r"registration:api-status", Policy(EVERYONE, NOT_ALLOWED, csrf=False)),
+    (r"api:registration-create", Policy(NOT_ALLOWED, EVERYONE, csrf=False)),
+    (r"api:registration-status", Policy(EVERYONE, NOT_ALLOWED, csrf=False)),
     # Robot API: view_robot to read, change_robot to act; the robot token may do both.
-    (r"robot:api-detail", Policy(ROBOT, NOT_ALLOWED, extra={"PUT": ROBOT})),
-    (r"robot:api-cycles", Policy(ROBOT, NOT_ALLOWED)),
-    (r"robot:api-(start|stop|run|cycle-retry)", Policy(NOT_ALLOWED, ROBOT)),
-    (r"robot:legacy-wstart", Policy(ROBOT, ROBOT)),
-    (r"robot:legacy-wstop", Policy(NOT_ALLOWED, NOT_ALLOWED, extra={"DELETE": ROBOT})),
+    (r"api:robot-detail", Policy(ROBOT, NOT_ALLOWED, extra={"PUT": ROBOT})),
+    (r"api:robot-cycles", Policy(ROBOT, NOT_ALLOWED)),
+    (r"api:robot-(start|stop|run|cycle-retry)", Policy(NOT_ALLOWED, ROBOT)),
+    (r"api:legacy-wstart", Policy(ROBOT, ROBOT)),
+    (r"api:legacy-wstop", Policy(NOT_ALLOWED, NOT_ALLOWED, extra={"DELETE": ROBOT})),
+    # The API's description: the schema is public (it holds no data), the interactive docs are for staff.
+    # Both are read-only and answer POST as GET (django-ninja's views).
+    (r"api:openapi-json", Policy(EVERYONE, EVERYONE, csrf=False)),
+    (r"api:openapi-view", API_DOCS),
+    (r"api:api-root", Policy(by_role("gone"), by_role("gone"), csrf=False)),
     # Robot metrics for Prometheus: staff session or the metrics token, as django-rq's metrics.
     (r"robot:metrics", METRICS),
     # The demo source the demo robot fetches from: public, read-only.
-    (r"robot:demo-todos", Policy(EVERYONE, NOT_ALLOWED, csrf=False)),
+    (r"api:demo-todos", Policy(EVERYONE, NOT_ALLOWED, csrf=False)),
     # Admin site.
     (r"admin:login", Policy(EVERYONE, EVERYONE)),
     # A GET to logout by a non-staff visitor is redirected to the admin index (admin_view), staff get 405.
