@@ -16,9 +16,11 @@ from robot import errors
 from robot.errors import RobotError
 from robot.models import Robot
 
-# JSON name -> model field, where they differ ("" = accepted, not stored).
+# JSON name -> model field, where they differ ("" = accepted, not stored). The seed's names ("records",
+# "timedelta") stay the API's, with the model's own names ("batch_size", "interval") accepted as aliases.
 MODEL_FIELD = {"timedelta": "interval", "records": "batch_size", "rplstatus": ""}
 JSON_NAME = {model: json for json, model in MODEL_FIELD.items() if model}
+ALIASES = {"batch_size": "records", "interval": "timedelta"}
 
 
 class _Body(BaseModel):
@@ -26,7 +28,12 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class StartIn(_Body):
+class _Aliased(_Body):
+    batch_size: StrictInt = Field(default=None, description="Alias of records.")  # type: ignore[assignment]
+    interval: StrictInt = Field(default=None, description="Alias of timedelta.")  # type: ignore[assignment]
+
+
+class StartIn(_Aliased):
     """Settings a start may change (the prototype's body)."""
 
     timedelta: StrictInt = Field(default=None, description="Seconds between cycles.")  # type: ignore[assignment]
@@ -37,7 +44,7 @@ class StartIn(_Body):
     rplstatus: Literal["START"] = Field(default=None, description="The prototype's marker.")  # type: ignore[arg-type]
 
 
-class RobotIn(_Body):
+class RobotIn(_Aliased):
     """Settings ``PUT`` creates a robot with or changes; secrets are named, never given."""
 
     source_url: StrictStr = Field(default=None)  # type: ignore[assignment]
@@ -58,8 +65,16 @@ class StopIn(_Body):
 def model_values(payload: BaseModel | None) -> dict[str, Any]:
     """Return ``{model_field: value}`` of the fields given; null clears a nullable text, text is stripped."""
     values: dict[str, Any] = {}
-    for name, value in (payload.model_dump(exclude_unset=True) if payload else {}).items():
-        field = MODEL_FIELD.get(name, name)
+    given = payload.model_dump(exclude_unset=True) if payload else {}
+    twice = {
+        alias: ["Give either this or " + name + ", not both."]
+        for alias, name in ALIASES.items()
+        if {alias, name} <= set(given)
+    }
+    if twice:
+        raise RobotError(errors.INVALID, fields=twice)
+    for name, value in given.items():
+        field = MODEL_FIELD.get(ALIASES.get(name, name), name)
         if field:
             values[field] = "" if value is None else value.strip() if isinstance(value, str) else value
     return values

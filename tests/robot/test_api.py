@@ -130,6 +130,22 @@ def test_put_creates_then_updates_a_robot(api: Client, stub: HttpStub) -> None:
     assert list(RobotAudit.objects.order_by("id").values_list("action", flat=True)) == ["create", "update"]
 
 
+def test_the_models_names_are_accepted_beside_the_seeds_and_both_are_answered(api: Client, stub: HttpStub) -> None:
+    body = {"source_url": stub.url, "batch_size": 40, "interval": 30}
+    response = call(api, "put", "/api/robots/named/", body, **BEARER)
+    robot = Robot.objects.get(name="named")
+    assert response.status_code == 201 and (robot.batch_size, robot.interval) == (40, 30)
+    answer = response.json()
+    assert (answer["records"], answer["batch_size"], answer["timedelta"], answer["interval"]) == (40, 40, 30, 30)
+    assert answer["job_id"] == answer["chain_token"] is None
+
+
+def test_a_setting_given_under_both_names_is_422_and_changes_nothing(api: Client, robot: Robot) -> None:
+    response = call(api, "put", "/api/robots/demo/", {"records": 5, "batch_size": 6}, **BEARER)
+    assert response.status_code == 422 and set(response.json()["error"]["fields"]) == {"batch_size"}
+    assert Robot.objects.get(pk=robot.pk).batch_size == robot.batch_size
+
+
 @pytest.mark.parametrize(
     ("body", "fields"),
     [
