@@ -76,7 +76,7 @@ def drop_robot(robot: Any) -> None:
 
     ProcessedRecord.objects.filter(robot=robot).delete()
     RobotCycle.objects.filter(robot=robot).delete()
-    drop_robot(robot)
+    robot.delete()
 
 
 def measure(*, records: int, chunk: int, target: str, source: str, make_robot: Callable[..., Any]) -> Counts:

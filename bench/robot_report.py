@@ -46,7 +46,13 @@ def _chunk1(results: Results, sizes: Sizes, target: bool) -> None:
 
 
 def _chunked(results: Results, sizes: Sizes) -> None:
-    print(f"\nrecords/s, 2 processes, chunked ({sizes.chunked_records}-record cycle) vs raw RQ jobs/s\n")
+    from django.conf import settings
+
+    concurrency = settings.ROBOT_DELIVERY_CONCURRENCY
+    print(
+        f"\nrecords/s, 2 processes, chunked ({sizes.chunked_records}-record cycle, "
+        f"ROBOT_DELIVERY_CONCURRENCY {concurrency}) vs raw RQ jobs/s\n"
+    )
     print("| chunk_size | target | raw RQ jobs/s (anchor) | robot records/s | ratio | goal | met |")
     print("|---|---|---|---|---|---|---|")
     anchor = results.anchors[2]

@@ -13,6 +13,7 @@ from django.core.validators import validate_slug
 from robot import outbound
 
 MIN_TOKEN_LENGTH = 32
+MAX_DELIVERY_CONCURRENCY = 64  # threads (and connections) per record worker process
 
 
 @register()
@@ -39,6 +40,14 @@ def robot_settings_check(app_configs: Any = None, **kwargs: Any) -> list[CheckMe
         problems.append(Error("ROBOT_FETCH_MAX_BYTES must be at least 1024.", id="robot.E004"))
     if settings.ROBOT_RECORD_RETRIES < 0:
         problems.append(Error("ROBOT_RECORD_RETRIES must not be negative.", id="robot.E005"))
+    if not 1 <= settings.ROBOT_DELIVERY_CONCURRENCY <= MAX_DELIVERY_CONCURRENCY:
+        problems.append(
+            Error(
+                f"ROBOT_DELIVERY_CONCURRENCY must be between 1 and {MAX_DELIVERY_CONCURRENCY}.",
+                hint="It is how many records of one chunk a record worker POSTs at once; 1 = one after the other.",
+                id="robot.E010",
+            )
+        )
     if settings.ROBOT_DEMO_FEED_MAX_ITEMS < 1:
         problems.append(Error("ROBOT_DEMO_FEED_MAX_ITEMS must be at least 1.", id="robot.E009"))
     try:

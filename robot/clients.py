@@ -258,7 +258,12 @@ class _DeadlineBackend(httpcore.NetworkBackend):
 def _transport() -> httpx.HTTPTransport:
     transport = httpx.HTTPTransport(verify=tls_context())
     # httpx has no total timeout and no public hook for the network backend: swap in a pool built on ours.
-    transport._pool = httpcore.ConnectionPool(ssl_context=tls_context(), network_backend=_DeadlineBackend())
+    # As many connections as a worker POSTs at once (robot/services/delivery.py), so none waits for another.
+    transport._pool = httpcore.ConnectionPool(
+        ssl_context=tls_context(),
+        network_backend=_DeadlineBackend(),
+        max_connections=max(10, settings.ROBOT_DELIVERY_CONCURRENCY),
+    )
     return transport
 
 

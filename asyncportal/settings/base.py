@@ -142,6 +142,8 @@ ROBOT_FETCH_TIMEOUT = env.int_("ROBOT_FETCH_TIMEOUT", 10)
 ROBOT_FETCH_MAX_BYTES = env.int_("ROBOT_FETCH_MAX_BYTES", 10 * 1024 * 1024)
 ROBOT_POST_TIMEOUT = env.int_("ROBOT_POST_TIMEOUT", 10)
 ROBOT_RECORD_RETRIES = env.int_("ROBOT_RECORD_RETRIES", 3)
+# How many records of one chunk a record worker POSTs at once (1 = one after the other).
+ROBOT_DELIVERY_CONCURRENCY = env.int_("ROBOT_DELIVERY_CONCURRENCY", 8)
 # Where robots may connect (docs/security.md): "public" refuses private, loopback, link-local, multicast,
 # reserved and other non-public addresses; "any" allows them. Both refuse cloud metadata endpoints unless the
 # allow-list (addresses, CIDRs, host names) names them.

@@ -23,7 +23,7 @@ from redis import RedisError
 
 from robot import clients
 from robot.models import PENDING, ProcessedRecord, RobotCycle
-from robot.services import chain, queueing
+from robot.services import chain, delivery, queueing
 
 logger = logging.getLogger(__name__)
 
@@ -112,18 +112,20 @@ def _complete_without_target(rows: list[dict[str, Any]], result: ChunkResult) ->
 def _deliver_each(
     rows: list[dict[str, Any]], robot: dict[str, Any], result: ChunkResult, stop_requested: Callable[[], bool]
 ) -> None:
+    """Deliver the rows in sub-batches of ``ROBOT_DELIVERY_CONCURRENCY``; stop between sub-batches."""
     started = time.monotonic()
     _reserve(rows)
     renewed = started
-    for index, row in enumerate(rows):
+    size = delivery.concurrency()
+    for index in range(0, len(rows), size):
         if time.monotonic() - started > chunk_budget() or stop_requested():
             result.handed_back = hand_back(rows[index:])
             return
         if time.monotonic() - renewed > RENEW_EVERY:
             _reserve(rows[index:])
             renewed = time.monotonic()
-        outcome = _deliver_one(row, robot)
-        setattr(result, outcome, getattr(result, outcome) + 1)
+        for outcome in _deliver_batch(rows[index : index + size], robot):
+            setattr(result, outcome, getattr(result, outcome) + 1)
 
 
 def _reserve(rows: list[dict[str, Any]]) -> None:
@@ -134,33 +136,39 @@ def _reserve(rows: list[dict[str, Any]]) -> None:
         ProcessedRecord.objects.filter(pk__in=ids, status=Status.QUEUED, dispatch=dispatch).update(lease_until=until)
 
 
-def _deliver_one(row: dict[str, Any], robot: dict[str, Any]) -> str:
-    """Claim, POST and record one record; return which ``ChunkResult`` counter it adds to."""
-    now = timezone.now()
-    claimed = _fenced(row).update(
-        status=Status.PROCESSING,
-        attempts=F("attempts") + 1,
-        started_at=now,
-        lease_until=now + timedelta(seconds=lease_seconds()),
-    )
+def _deliver_batch(rows: list[dict[str, Any]], robot: dict[str, Any]) -> list[str]:
+    """Claim, POST (concurrently) and record a sub-batch; return the ``ChunkResult`` counter of each row."""
+    claimed = delivery.claim(rows, now=timezone.now(), lease=lease_seconds())
+    outcomes = ["skipped"] * (len(rows) - len(claimed))
     if not claimed:
-        return "skipped"
+        return outcomes
+    answers = delivery.post_all(claimed, robot, idempotency_key)
+    delivered = [row for row, answer in zip(claimed, answers, strict=True) if _is_ok(row, answer)]
+    finished = delivery.finish_done(delivered, now=timezone.now()) if delivered else set()
+    if len(finished) < len(delivered):
+        logger.warning("record outcomes dropped, a newer dispatch owns them records=%s", len(delivered) - len(finished))
+    outcomes += ["done" if row["pk"] in finished else "skipped" for row in delivered]
+    for row, answer in zip(claimed, answers, strict=True):
+        if not _is_ok(row, answer):
+            outcomes.append(_record_failure(row, answer))
+    return outcomes
+
+
+def _is_ok(row: dict[str, Any], answer: delivery.Answer) -> bool:
+    if isinstance(answer, DatabaseError):
+        raise answer
+    return isinstance(answer, clients.PostOutcome) and answer.ok
+
+
+def _record_failure(row: dict[str, Any], answer: delivery.Answer) -> str:
+    """Write one failed delivery's outcome: a retry of its own when transient, else final."""
+    if isinstance(answer, Exception):  # one record that raises must not take its neighbours with it
+        logger.error("record delivery raised record=%s", row["pk"], exc_info=answer)
+        answer = clients.PostOutcome(ok=False, detail=f"{type(answer).__name__}: {answer}")
     attempt = row["attempts"] + 1
-    try:
-        key = idempotency_key(robot["name"], row["source_id"])
-        outcome = clients.post_record(
-            robot["target_url"], row["payload"], idempotency_key=key, secret=robot["target_secret"]
-        )
-    except DatabaseError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - one record that raises must not take its neighbours with it.
-        logger.exception("record delivery raised record=%s", row["pk"])
-        outcome = clients.PostOutcome(ok=False, detail=f"{type(exc).__name__}: {exc}")
-    if outcome.ok:
-        return "done" if _finish(row, Status.DONE) else "skipped"
-    if outcome.transient and attempt <= settings.ROBOT_RECORD_RETRIES:
-        return "retried" if _retry_later(row, attempt, outcome.detail) else "skipped"
-    return "failed" if _finish(row, Status.FAILED, f"{outcome.detail} (attempt {attempt})") else "skipped"
+    if answer.transient and attempt <= settings.ROBOT_RECORD_RETRIES:
+        return "retried" if _retry_later(row, attempt, answer.detail) else "skipped"
+    return "failed" if _finish(row, Status.FAILED, f"{answer.detail} (attempt {attempt})") else "skipped"
 
 
 def _finish(row: dict[str, Any], status: str, error: str = "") -> bool:

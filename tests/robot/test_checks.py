@@ -27,6 +27,8 @@ def test_default_configuration_passes() -> None:
         ({"ROBOT_RECORD_RETRIES": -1}, "robot.E005"),
         ({"DEFAULT_ROBOT": "not a slug"}, "robot.E006"),
         ({"ROBOT_DEMO_FEED_MAX_ITEMS": 0}, "robot.E009"),
+        ({"ROBOT_DELIVERY_CONCURRENCY": 0}, "robot.E010"),
+        ({"ROBOT_DELIVERY_CONCURRENCY": 65}, "robot.E010"),
         ({"RQ_JOB_TIMEOUT": 20}, "robot.W001"),
     ],
 )

@@ -183,6 +183,7 @@ def test_a_record_that_raises_fails_alone_and_its_neighbours_are_delivered(
     assert RobotCycle.objects.get().status == "finished"
 
 
+@override_settings(ROBOT_DELIVERY_CONCURRENCY=1)
 def test_a_chunk_asked_to_stop_finishes_the_record_in_hand_and_hands_back_the_rest(
     stub: HttpStub, target: HttpStub, redis_conn: redis.Redis
 ) -> None:
@@ -204,7 +205,7 @@ def test_a_chunk_asked_to_stop_finishes_the_record_in_hand_and_hands_back_the_re
     assert len(target.requests("POST")) == 1
 
 
-@override_settings(RQ_JOB_TIMEOUT=20, ROBOT_POST_TIMEOUT=5)
+@override_settings(RQ_JOB_TIMEOUT=20, ROBOT_POST_TIMEOUT=5, ROBOT_DELIVERY_CONCURRENCY=1)
 def test_a_chunk_past_its_time_budget_hands_the_rest_back(
     stub: HttpStub, target: HttpStub, monkeypatch: pytest.MonkeyPatch
 ) -> None:
