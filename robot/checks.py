@@ -66,6 +66,20 @@ def robot_settings_check(app_configs: Any = None, **kwargs: Any) -> list[CheckMe
     return problems
 
 
+@register(deploy=True)
+def robot_deploy_check(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """``check --deploy``: a deployment that lets robots reach the cluster's own addresses should say so."""
+    if settings.ROBOT_OUTBOUND_POLICY != "any":
+        return []
+    return [
+        Warning(
+            "ROBOT_OUTBOUND_POLICY is 'any': robots may connect to loopback, private and other internal addresses.",
+            hint="Use 'public' and name the internal hosts robots need in ROBOT_OUTBOUND_ALLOW.",
+            id="robot.W002",
+        )
+    ]
+
+
 def _outbound_problems() -> list[CheckMessage]:
     problems: list[CheckMessage] = []
     if settings.ROBOT_OUTBOUND_POLICY not in outbound.POLICIES:

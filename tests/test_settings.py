@@ -40,6 +40,12 @@ def test_production_settings_pass_check_deploy_at_warning_level() -> None:
     assert "no issues" in result.stdout
 
 
+def test_check_deploy_warns_when_robots_may_reach_internal_addresses() -> None:
+    result = manage("check", "--deploy", "--fail-level", "WARNING", ROBOT_OUTBOUND_POLICY="any")
+    assert result.returncode != 0
+    assert "robot.W002" in result.stderr
+
+
 @pytest.mark.parametrize("missing", ["SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL"])
 def test_production_settings_refuse_to_boot_without(missing: str) -> None:
     result = manage("check", **{missing: ""})
