@@ -1,5 +1,5 @@
 from __future__ import annotations
 
-from tests.robot.support import drip, start_sweeper, stub, target
+from tests.robot.support import boss, drip, start_sweeper, stub, target
 
-__all__ = ["drip", "start_sweeper", "stub", "target"]
+__all__ = ["boss", "drip", "start_sweeper", "stub", "target"]

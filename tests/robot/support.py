@@ -25,6 +25,8 @@ import psutil
 import pytest
 import redis
 from django.conf import settings
+from django.contrib.auth.models import User
+from django.test import Client
 from rq.job import Job
 from rq.queue import Queue
 
@@ -352,3 +354,11 @@ def deliver_queued(robot: Robot) -> None:
 
     pairs = ProcessedRecord.objects.filter(robot=robot, status=ProcessedRecord.Status.QUEUED)
     records_process(pairs=list(pairs.values_list("pk", "dispatch")))
+
+
+@pytest.fixture
+def boss() -> Client:
+    """A client logged in as the superuser "boss" (the name the admin's audit entries show)."""
+    client = Client()
+    client.force_login(User.objects.create_superuser("boss", password="pw"))
+    return client

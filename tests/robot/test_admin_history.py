@@ -4,7 +4,6 @@ history (or running) cannot be deleted, one without can, and its audit outlives 
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import User
 from django.db.models import ProtectedError
 from django.test import Client
 from django.urls import reverse
@@ -18,13 +17,6 @@ from tests.robot.support import HttpStub
 pytestmark = pytest.mark.django_db(transaction=True)
 ADMIN = services.Actor(source="admin", label="boss")
 HISTORY = ("robotaudit", "robotcycle", "processedrecord")
-
-
-@pytest.fixture
-def boss() -> Client:
-    client = Client()
-    client.force_login(User.objects.create_superuser("boss", password="pw"))
-    return client
 
 
 @pytest.fixture
@@ -119,8 +111,6 @@ def test_the_service_refuses_a_robot_with_history_and_the_orm_protects_it(robot:
     assert not RobotAudit.objects.filter(action="delete").exists()
 
 
-def test_the_api_has_no_delete(robot: Robot) -> None:
-    client = Client()
-    client.force_login(User.objects.create_superuser("boss", password="pw"))
-    assert client.delete("/api/robots/r1/").status_code == 405
+def test_the_api_has_no_delete(boss: Client, robot: Robot) -> None:
+    assert boss.delete("/api/robots/r1/").status_code == 405
     assert Robot.objects.filter(name="r1").exists()
