@@ -13,6 +13,9 @@ from asyncportal.queues import get_connection
 
 logger = logging.getLogger(__name__)
 
+# Seconds the Redis check may take: a hung Redis must fail the probe, not outlast the probe's own timeout.
+REDIS_DEADLINE = 1.0
+
 
 def readiness() -> dict[str, str]:
     """Return ``{"database": "ok" | error, "redis": "ok" | error}``."""
@@ -24,7 +27,7 @@ def readiness() -> dict[str, str]:
     except Exception as exc:  # noqa: BLE001 - any failure means "not ready"; the reason is reported.
         checks["database"] = f"error: {type(exc).__name__}"
     try:
-        get_connection().ping()
+        get_connection(deadline=REDIS_DEADLINE).ping()
         checks["redis"] = "ok"
     except Exception as exc:  # noqa: BLE001
         checks["redis"] = f"error: {type(exc).__name__}"
