@@ -26,6 +26,7 @@ from asyncportal import strictjson
 from asyncportal.apierrors import (
     INVALID,
     MALFORMED,
+    NO_SUCH_PATH,
     NOT_JSON,
     NOT_OBJECT,
     NOT_STRING,
@@ -173,6 +174,10 @@ class PortalAPI(NinjaAPI):
             return self._refuse(request, refusal)
         code = {401: "unauthenticated", 403: "forbidden", 429: "rate_limited"}.get(exc.status_code, "error")
         return self._refuse(request, ApiError(code, TOO_MANY if code == "rate_limited" else str(exc)))
+
+    def not_found(self, request: HttpRequest) -> HttpResponse:
+        """The 404 of a path under the mount that no operation serves: JSON like every other refusal."""
+        return self._refuse(request, ApiError("not_found", NO_SUCH_PATH))
 
     def _too_big(self, request: HttpRequest, exc: Any) -> HttpResponse:
         # Django's own cap (DATA_UPLOAD_MAX_MEMORY_SIZE) fires before ours can; same answer.

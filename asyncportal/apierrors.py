@@ -10,7 +10,8 @@ INVALID = "Some values are invalid."
 UNKNOWN_FIELD = "Unknown field."
 NOT_STRING = "Must be a string."
 TOO_MANY = "Too many requests; try again later."
-STATUS = {"malformed": 400, "too_large": 413, "unsupported_media_type": 415, "rate_limited": 429}
+NO_SUCH_PATH = "No API operation at this path; see /api/openapi.json."
+STATUS = {"malformed": 400, "too_large": 413, "unsupported_media_type": 415, "rate_limited": 429, "not_found": 404}
 
 
 class ApiError(Exception):

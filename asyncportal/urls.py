@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
+from django.views import defaults
 
 from asyncportal import dashboard
 from asyncportal.api import PortalAPI
@@ -21,3 +23,13 @@ urlpatterns = [
     # django-rq's own patterns, each behind the least-privilege guard (asyncportal/dashboard.py).
     path("django-rq/", include((dashboard.urlpatterns(), "django_rq"))),
 ]
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Django's 404 page, except under the API's mount: API clients get the API's JSON error body."""
+    if request.path_info.startswith(api.mount):
+        return api.not_found(request)
+    return defaults.page_not_found(request, exception)
+
+
+handler404 = not_found

@@ -10,6 +10,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from asyncportal import apierrors
 from asyncportal.urls import api
 
 COMMITTED = Path(__file__).resolve().parent.parent / "docs" / "openapi.json"
@@ -62,3 +63,17 @@ def test_the_docs_assets_are_served_by_the_site(client: Client, asset: str) -> N
     assert response.status_code == 200
     body = b"".join(response.streaming_content) if response.streaming else response.content  # type: ignore[attr-defined]
     assert b"https://cdn" not in body
+
+
+@pytest.mark.parametrize("path", ["/api/nothing-here/", "/api/registrations/x/y/z/", "/api/robots/1/nope/"])
+def test_an_unknown_api_path_answers_404_with_the_api_error_body(client: Client, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("application/json")
+    assert response.json()["error"] == {"code": "not_found", "message": apierrors.NO_SUCH_PATH}
+
+
+def test_an_unknown_page_outside_the_api_keeps_the_html_404(client: Client) -> None:
+    response = client.get("/nothing-here/")
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")
