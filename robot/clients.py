@@ -9,7 +9,9 @@ too. This is the one module tests may fake (pass ``transport=``; ``outbound.reso
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
+import contextvars
 import json
 import os
 import ssl
@@ -33,6 +35,7 @@ from robot.outbound import OutboundRefused, SecretUnusable
 USER_AGENT = "asyncportal-robot/1"
 MAX_REDIRECTS = 3
 POST_DRAIN_BYTES = 64 * 1024
+RESOLVER_THREADS = 4  # look-ups in flight per process; more wait in line, within their own deadline
 
 # Stable reason codes of a failed fetch (stored on the cycle next to a sentence for people).
 FETCH_TIMEOUT = "fetch_timeout"
@@ -235,7 +238,7 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.NetworkStream:
         try:
-            addresses = outbound.checked_addresses(host, port)
+            addresses = _resolve_by_deadline(host, port, timeout)
         except (OSError, ValueError) as exc:
             raise httpcore.ConnectError(f"{host} did not resolve") from exc
         failure: httpcore.ConnectError | None = None
@@ -253,6 +256,28 @@ class _DeadlineBackend(httpcore.NetworkBackend):
 
     def sleep(self, seconds: float) -> None:
         self._backend.sleep(seconds)
+
+
+def _resolve_by_deadline(host: str, port: int, timeout: float | None) -> list[outbound.IPAddress]:
+    """``outbound.checked_addresses`` within the exchange's deadline: ``getaddrinfo`` itself takes no timeout.
+
+    The look-up runs on a small per-process pool; one that outlives the deadline is abandoned to it (the
+    system resolver's own timeouts end it) and the exchange fails as a connect timeout.
+    """
+    if outbound.is_literal(host):
+        return outbound.checked_addresses(host, port)  # no look-up, nothing to wait for
+    left = _remaining(timeout, httpcore.ConnectTimeout)
+    future = _resolvers(os.getpid()).submit(contextvars.copy_context().run, outbound.checked_addresses, host, port)
+    try:
+        return future.result(timeout=left)
+    except concurrent.futures.TimeoutError:
+        raise httpcore.ConnectTimeout(f"{host} did not resolve within the deadline") from None
+
+
+@cache
+def _resolvers(pid: int) -> concurrent.futures.ThreadPoolExecutor:
+    """One look-up pool per process (keyed by pid: a forked child has none of its parent's threads)."""
+    return concurrent.futures.ThreadPoolExecutor(max_workers=RESOLVER_THREADS, thread_name_prefix="robot-dns")
 
 
 def _transport() -> httpx.HTTPTransport:

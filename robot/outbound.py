@@ -94,7 +94,7 @@ def check_address(host: str, address: IPAddress) -> None:
     if reason is None:
         return
     shown = host.strip("[]")
-    what = f"{shown} is {reason}" if _is_literal(shown) else f"{shown} resolves to an address that is {reason}"
+    what = f"{shown} is {reason}" if is_literal(shown) else f"{shown} resolves to an address that is {reason}"
     raise OutboundRefused(f"{what}; {ALLOW_HINT}")
 
 
@@ -159,7 +159,7 @@ def _category(address: IPAddress) -> str | None:
     return next((label for label, matches in checks if matches), None)
 
 
-def _is_literal(host: str) -> bool:
+def is_literal(host: str) -> bool:
     try:
         ipaddress.ip_address(host)
     except ValueError:
@@ -175,7 +175,7 @@ def validate_url(value: str) -> None:
     if "@" in parts.netloc:
         raise ValidationError(CREDENTIALS_REFUSED, code="credentials")
     host = parts.hostname or ""
-    if not _is_literal(host):
+    if not is_literal(host):
         return
     reason = refusal(ipaddress.ip_address(host), host=host)
     if reason is not None:

@@ -323,3 +323,41 @@ def test_a_missing_secret_is_a_clear_error_and_nothing_is_sent(
     assert str(caught.value) == "the source secret ROBOT_SECRET_NOPE is not set in the worker's environment"
     assert (outcome.ok, outcome.transient) == (False, False) and outcome.detail.startswith("secret_missing: ")
     assert stub.requests() == [] and target.requests() == []
+
+
+def hanging_resolver(monkeypatch: pytest.MonkeyPatch, seconds: float) -> threading.Event:
+    """Make every name look-up hang for ``seconds`` (or until the returned event is set)."""
+    release = threading.Event()
+
+    def resolve(host: str, port: int) -> list[outbound.IPAddress]:
+        release.wait(seconds)
+        return [ipaddress.ip_address("127.0.0.1")]
+
+    monkeypatch.setattr(outbound, "resolve", resolve)
+    return release
+
+
+@override_settings(ROBOT_POST_TIMEOUT=0.5)
+def test_a_name_look_up_that_hangs_is_inside_the_post_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    release = hanging_resolver(monkeypatch, 10)
+    started = time.monotonic()
+    try:
+        outcome = clients.post_record("http://dns-hangs.example:8080/", {}, idempotency_key="k")
+    finally:
+        release.set()
+    assert (outcome.ok, outcome.transient) == (False, True)
+    assert "timeout" in outcome.detail
+    assert time.monotonic() - started < 1.5
+
+
+@override_settings(ROBOT_FETCH_TIMEOUT=0.5)
+def test_a_name_look_up_that_hangs_is_inside_the_fetch_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    release = hanging_resolver(monkeypatch, 10)
+    started = time.monotonic()
+    try:
+        with pytest.raises(clients.FetchError) as caught:
+            clients.fetch_items("http://dns-hangs.example:8080/", limit=1)
+    finally:
+        release.set()
+    assert caught.value.code == clients.FETCH_TIMEOUT
+    assert time.monotonic() - started < 1.5
