@@ -1,7 +1,7 @@
 """Robot benchmark: the record pipeline's figures, each next to its anchor measured in the same run.
 
 Usage: .venv/bin/python -m bench.robot_throughput [--database all|sqlite|postgres] [--quick]
-       [--worker-class rq.worker.SimpleWorker] [--counts] [--profile]
+       [--worker-class rq.worker.SimpleWorker] [--counts] [--profile] [--only fanout] [--profile-fan-out]
 
 A private redis-server, and a throwaway SQLite file or a bench-own PostgreSQL database (``bench_robot`` on
 127.0.0.1:5432, created and dropped here). Real processes as deploy/entrypoint.sh runs them: gunicorn (serving the demo
@@ -65,6 +65,10 @@ def main() -> int:
     parser.add_argument("--worker-class", default=procs.role_worker_class(), help="the record pool's class")
     parser.add_argument("--counts", action="store_true", help="also count SQL/Redis per record (docs/scaling.md)")
     parser.add_argument("--profile", action="store_true", help="also cProfile a SimpleWorker draining chunk-1 jobs")
+    parser.add_argument("--only", choices=("all", "fanout"), default="all", help="fanout: only the fan-out figure")
+    parser.add_argument(
+        "--profile-fan-out", action="store_true", help="also pyinstrument one 10,000-record chunk-1 fan-out"
+    )
     args = parser.parse_args()
     if args.database != "all":
         return run(args)
@@ -138,6 +142,10 @@ def _measure(stack: ExitStack, tmp: Path, args: argparse.Namespace, sizes: Sizes
     if args.counts or args.profile:
         figures.counts(results, source, target, profile=args.profile)
     figures.fan_out(results, source, sizes.fan_out_records)
+    if args.profile_fan_out:
+        results.profile += figures.profile_fan_out(source, sizes.fan_out_records)
+    if args.only == "fanout":
+        return
     stack.enter_context(procs.robot_worker(tmp))
     for workers in (1, 2):
         with procs.record_pool(tmp, workers, procs.SIMPLE):

@@ -17,7 +17,7 @@ from asyncportal import queues
 from robot import clients
 from robot.errors import RobotError
 from robot.models import ProcessedRecord, Robot, RobotCycle
-from robot.services import chain, queueing
+from robot.services import chain, queueing, rows
 
 logger = logging.getLogger(__name__)
 
@@ -38,9 +38,10 @@ class Claim:
 
 @dataclass
 class Batch:
-    """A fetched batch split into new records, failures (no usable id) and duplicates."""
+    """A fetched batch split into new records (source id -> payload as JSON text), failures (no usable id)
+    and duplicates."""
 
-    new: dict[str, Any]
+    new: dict[str, str]
     taken: int = 0
     failed: int = 0
     duplicates: int = 0
@@ -114,36 +115,43 @@ def _fan_out(cycle_id: int, items: list[Any]) -> None:
             return
         adopted = _adopt_cancelled(robot, cycle)
         batch = _split(robot, items, robot.batch_size - len(adopted))
-        now = timezone.now()
-        records = [
-            ProcessedRecord(
-                robot=robot,
-                cycle=cycle,
-                source_id=source_id,
-                payload=payload,
-                job_id=queueing.chunk_job_id(cycle.pk, index // robot.chunk_size),
-                dispatched_at=now,
-            )
-            for index, (source_id, payload) in enumerate(batch.new.items())
-        ]
-        created = adopted + ProcessedRecord.objects.bulk_create(records, batch_size=IN_CHUNK)
-        cycle.fetched = batch.taken
-        cycle.dispatched = len(created)
-        cycle.failed = batch.failed
-        cycle.duplicates = batch.duplicates
-        cycle.fanned_out_at = now
-        cycle.save(update_fields=["fetched", "dispatched", "failed", "duplicates", "fanned_out_at"])
-        if batch.highest and _id_key(batch.highest) > _id_key(robot.cursor):
-            robot.cursor = batch.highest
-            robot.save(update_fields=["cursor", "updated_at"])
-        if adopted:
-            # They were counted as cancelled when their cycle ended; they are counted again by this one.
-            Robot.objects.filter(pk=robot.pk).update(total_cancelled=F("total_cancelled") - len(adopted))
-        jobs = chunks(adopted, robot.chunk_size) + chunks(created[len(adopted) :], robot.chunk_size)
-        queues.after_commit(partial(queueing.enqueue_records, jobs), f"enqueue {len(created)} records")
-        if not created:
+        jobs = chunks(adopted, robot.chunk_size) + _store_new(robot, cycle, batch)
+        dispatched = len(adopted) + len(batch.new)
+        _count(robot, cycle, batch, dispatched, adopted=len(adopted))
+        queues.after_commit(partial(queueing.enqueue_records, jobs), f"enqueue {dispatched} records")
+        if not dispatched:
             chain.finish_cycle(robot, cycle, RobotCycle.Status.FINISHED)
-    logger.info("cycle fanned out robot=%s number=%s dispatched=%s", robot.name, cycle.number, len(created))
+    logger.info("cycle fanned out robot=%s number=%s dispatched=%s", robot.name, cycle.number, dispatched)
+
+
+def _store_new(robot: Robot, cycle: RobotCycle, batch: Batch) -> list[tuple[str, list[tuple[int, int]]]]:
+    """Insert the batch's new records, ``robot.chunk_size`` to a job; return those jobs."""
+    size = robot.chunk_size
+    queued = [
+        (source_id, payload, queueing.chunk_job_id(cycle.pk, index // size))
+        for index, (source_id, payload) in enumerate(batch.new.items())
+    ]
+    cycle.fanned_out_at = timezone.now()
+    ids = rows.insert_queued(robot_id=robot.pk, cycle_id=cycle.pk, rows=queued, now=cycle.fanned_out_at)
+    first = rows.FIRST_DISPATCH
+    return [
+        (queued[start][2], [(ids[source_id], first) for source_id, _, _ in queued[start : start + size]])
+        for start in range(0, len(queued), size)
+    ]
+
+
+def _count(robot: Robot, cycle: RobotCycle, batch: Batch, dispatched: int, *, adopted: int) -> None:
+    cycle.fetched = batch.taken
+    cycle.dispatched = dispatched
+    cycle.failed = batch.failed
+    cycle.duplicates = batch.duplicates
+    cycle.save(update_fields=["fetched", "dispatched", "failed", "duplicates", "fanned_out_at"])
+    if batch.highest and _id_key(batch.highest) > _id_key(robot.cursor):
+        robot.cursor = batch.highest
+        robot.save(update_fields=["cursor", "updated_at"])
+    if adopted:
+        # They were counted as cancelled when their cycle ended; they are counted again by this one.
+        Robot.objects.filter(pk=robot.pk).update(total_cancelled=F("total_cancelled") - adopted)
 
 
 def _cancelled(robot: Robot) -> QuerySet[ProcessedRecord]:
@@ -196,7 +204,8 @@ def _split(robot: Robot, items: list[Any], limit: int) -> Batch:
         if source_id is None:
             batch.failed += 1
             continue
-        if not _storable(source_id, item):
+        payload = _storable(source_id, item)
+        if payload is None:
             batch.failed += 1
             continue
         if _id_key(source_id) > _id_key(batch.highest):
@@ -204,7 +213,7 @@ def _split(robot: Robot, items: list[Any], limit: int) -> Batch:
         if source_id in batch.new:
             batch.duplicates += 1
         else:
-            batch.new[source_id] = item
+            batch.new[source_id] = payload
     seen = _already_processed(robot, list(batch.new))
     for source_id in seen:
         del batch.new[source_id]
@@ -233,16 +242,16 @@ def _source_id(item: Any) -> str | None:
     return text if 0 < len(text) <= ID_MAX_LENGTH else None
 
 
-def _storable(source_id: str, item: Any) -> bool:
-    """Refuse what a database would reject (NaN/Infinity, lone surrogates, NUL in PostgreSQL), so one bad item
-    cannot fail the whole batch again and again."""
+def _storable(source_id: str, item: Any) -> str | None:
+    """Return the item as the JSON text to store, or None for what a database would reject (NaN/Infinity,
+    lone surrogates, NUL in PostgreSQL), so one bad item cannot fail the whole batch again and again."""
     try:
         text = json.dumps(item, allow_nan=False, ensure_ascii=False)
         text.encode("utf-8")
         source_id.encode("utf-8")
     except (ValueError, RecursionError):  # UnicodeEncodeError is a ValueError
-        return False
-    return "\\u0000" not in text and "\x00" not in source_id
+        return None
+    return text if "\\u0000" not in text and "\x00" not in source_id else None
 
 
 def _sort_key(source_id: str | None) -> tuple[int, int, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import threading
 from datetime import timedelta
 from typing import Any
@@ -147,6 +148,47 @@ def test_fan_out_enqueues_the_records_in_chunks_in_one_pipelined_round_trip(
     assert all(job is not None and not job.retries_left for job in jobs)  # records are retried one by one
     by_record = dict(ProcessedRecord.objects.values_list("pk", "job_id"))
     assert [by_record[pk] for pk in pks] == [chunks[0]] * 20 + [chunks[1]] * 20 + [chunks[2]] * 10
+
+
+def test_fan_out_stores_each_record_as_the_model_would_with_its_payload_intact(stub: HttpStub) -> None:
+    payloads: list[Any] = [
+        {"id": 1, "title": "caf\u00e9 \u2603 \U0001f600", "quote": 'it\'s "x" \\ %s %%', "n": 10**20, "f": 0.1},
+        {"id": "abc", "nested": {"list": [1, None, True, {"k": []}]}, "empty": {}},
+    ]
+    stub.handler = lambda seen: Reply(body=payloads)
+    cycle = start_and_run(make_robot(source_url=stub.url))
+    defaults = ProcessedRecord(robot_id=0, source_id="")
+    for record, payload in zip(ProcessedRecord.objects.order_by("source_id"), payloads, strict=True):
+        assert record.payload == payload and record.source_id == str(payload["id"])
+        assert (record.status, record.attempts, record.dispatch, record.error) == (
+            defaults.status,
+            defaults.attempts,
+            defaults.dispatch,
+            defaults.error,
+        )
+        assert (record.lease_until, record.started_at, record.finished_at) == (None, None, None)
+        assert record.dispatched_at == record.created_at == cycle.fanned_out_at
+        assert (record.robot_id, record.cycle_id) == (cycle.robot_id, cycle.pk)
+
+
+def test_a_large_fan_out_gives_each_job_its_own_records_in_id_order(stub: HttpStub, redis_conn: redis.Redis) -> None:
+    ids = list(range(1, 1201))
+    random.Random(7).shuffle(ids)
+    stub.handler = lambda seen: Reply(body=[{"id": n} for n in ids])  # more than one INSERT statement holds
+    robot = make_robot(source_url=stub.url, batch_size=1200, chunk_size=7)
+    cycle = start_and_run(robot)
+    records = Queue("records", connection=redis_conn, serializer=SERIALIZER)
+    assert (cycle.dispatched, records.count) == (1200, 172)
+    by_pk = {record.pk: record for record in ProcessedRecord.objects.all()}
+    delivered: list[int] = []
+    for index in range(172):
+        job = records.fetch_job(queueing.chunk_job_id(cycle.pk, index))
+        assert job is not None
+        stored = [by_pk[pk] for pk, dispatch in job.args[0] if dispatch == 1]
+        assert len(stored) == len(job.args[0]) == (7 if index < 171 else 3)
+        assert all(record.job_id == job.id for record in stored)
+        delivered += [int(record.source_id) for record in stored]
+    assert delivered == sorted(ids)
 
 
 def test_a_cycle_that_dispatches_nothing_finishes_at_once(stub: HttpStub, redis_conn: redis.Redis) -> None:
