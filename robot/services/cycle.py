@@ -7,6 +7,7 @@ import logging
 import re
 from dataclasses import dataclass
 from functools import partial
+from operator import itemgetter
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -197,19 +198,16 @@ def chunks(records: list[ProcessedRecord], size: int) -> list[tuple[str, list[tu
 
 def _split(robot: Robot, items: list[Any], limit: int) -> Batch:
     """Take at most ``limit`` items, lowest ids first; refuse unusable ones without failing the rest."""
-    keyed = sorted(((_source_id(item), item) for item in items), key=lambda pair: _sort_key(pair[0]))
-    taken = keyed[:limit]
+    taken = sorted(map(_keyed, items), key=itemgetter(0))[:limit]
     batch = Batch(new={}, taken=len(taken))
-    for source_id, item in taken:
-        if source_id is None:
+    highest = _id_key("")
+    for key, source_id, item in taken:
+        payload = None if source_id is None else _storable(source_id, item)
+        if source_id is None or payload is None:
             batch.failed += 1
             continue
-        payload = _storable(source_id, item)
-        if payload is None:
-            batch.failed += 1
-            continue
-        if _id_key(source_id) > _id_key(batch.highest):
-            batch.highest = source_id
+        if key > highest:
+            batch.highest, highest = source_id, key
         if source_id in batch.new:
             batch.duplicates += 1
         else:
@@ -219,6 +217,11 @@ def _split(robot: Robot, items: list[Any], limit: int) -> Batch:
         del batch.new[source_id]
     batch.duplicates += len(seen)
     return batch
+
+
+def _keyed(item: Any) -> tuple[tuple[int, int, str], str | None, Any]:
+    source_id = _source_id(item)
+    return _sort_key(source_id), source_id, item
 
 
 def _already_processed(robot: Robot, source_ids: list[str]) -> set[str]:
