@@ -65,7 +65,8 @@ def cycle_run(*, robot_id: int, token: str) -> int | None:
         _fail(claim.cycle_id, str(exc), exc.code)
         return claim.cycle_id
     try:
-        _fan_out(claim.cycle_id, items)
+        with queues.collector_paused():
+            _fan_out(claim.cycle_id, items)
     except Exception as exc:  # noqa: BLE001 - whatever the batch did to the database, the chain must go on.
         logger.exception("fan-out failed cycle=%s", claim.cycle_id)
         _fail(claim.cycle_id, f"the records could not be stored: {type(exc).__name__}", FAN_OUT_FAILED)

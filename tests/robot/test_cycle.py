@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import random
 import threading
 from datetime import timedelta
@@ -268,3 +269,19 @@ def test_a_refused_source_fails_the_cycle_with_fetch_refused(stub: HttpStub, red
     robot.refresh_from_db()
     assert robot.last_error == f"cycle 1: {cycle.error}" and stub.requests() == []
     assert_next_cycle_scheduled(robot, cycle, redis_conn)
+
+
+def test_a_fan_out_enqueues_with_the_collector_paused_and_turns_it_back_on(
+    stub: HttpStub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    collector_on: list[bool] = []
+    enqueue = queueing.enqueue_records
+
+    def watched(jobs: list[tuple[str, list[tuple[int, int]]]]) -> int:
+        collector_on.append(gc.isenabled())
+        return enqueue(jobs)
+
+    monkeypatch.setattr(queueing, "enqueue_records", watched)
+    stub.handler = lambda seen: Reply(body=[{"id": 1}, {"id": 2}])
+    cycle = start_and_run(make_robot(source_url=stub.url))
+    assert (cycle.dispatched, collector_on, gc.isenabled()) == (2, [False], True)
