@@ -4,8 +4,9 @@ Usage: .venv/bin/python -m bench.robot_throughput [--database all|sqlite|postgre
        [--worker-class rq.worker.SimpleWorker] [--counts] [--profile] [--only fanout] [--profile-fan-out]
 
 A private redis-server, and a throwaway SQLite file or a bench-own PostgreSQL database (``bench_robot`` on
-127.0.0.1:5432, created and dropped here). Real processes as deploy/entrypoint.sh runs them: gunicorn (serving the demo
-feed the robots read), ``rqworker robot``, ``rqworker-pool records`` and, for the gap figures, ``sweep``.
+127.0.0.1:5432, or ``$ROBOT_BENCH_PG_DATABASE``, created and dropped here). Real processes as deploy/entrypoint.sh
+runs them: gunicorn (serving the demo feed the robots read), ``rqworker robot``, ``rqworker-pool records`` and, for
+the gap figures, ``sweep``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from bench import robot_procs as procs
 from bench import robot_report as report
 
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
-PG_DATABASE = "bench_robot"
+# Override with ROBOT_BENCH_PG_DATABASE when several people bench on one server: it is dropped at the end.
+PG_DATABASE = os.environ.get("ROBOT_BENCH_PG_DATABASE", "bench_robot")
 
 
 @dataclass
