@@ -23,7 +23,6 @@ from robot.services import chain, queueing, rows
 logger = logging.getLogger(__name__)
 
 ID_MAX_LENGTH = 255
-IN_CHUNK = 500
 FAN_OUT_FAILED = "fan_out_failed"
 INTEGER_ID = re.compile(r"-?[0-9]{1,30}")
 
@@ -213,7 +212,7 @@ def _split(robot: Robot, items: list[Any], limit: int) -> Batch:
             batch.duplicates += 1
         else:
             batch.new[source_id] = payload
-    seen = _already_processed(robot, list(batch.new))
+    seen = rows.already_stored(robot_id=robot.pk, source_ids=list(batch.new))
     for source_id in seen:
         del batch.new[source_id]
     batch.duplicates += len(seen)
@@ -223,16 +222,6 @@ def _split(robot: Robot, items: list[Any], limit: int) -> Batch:
 def _keyed(item: Any) -> tuple[tuple[int, int, str], str | None, Any]:
     source_id = _source_id(item)
     return _sort_key(source_id), source_id, item
-
-
-def _already_processed(robot: Robot, source_ids: list[str]) -> set[str]:
-    seen: set[str] = set()
-    for start in range(0, len(source_ids), IN_CHUNK):
-        chunk = source_ids[start : start + IN_CHUNK]
-        seen.update(
-            ProcessedRecord.objects.filter(robot=robot, source_id__in=chunk).values_list("source_id", flat=True)
-        )
-    return seen
 
 
 def _source_id(item: Any) -> str | None:

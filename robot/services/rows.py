@@ -41,7 +41,7 @@ def insert_queued(*, robot_id: int, cycle_id: int, rows: Sequence[Row], now: dat
     common = (robot_id, cycle_id, connection.ops.adapt_datetimefield_value(now))
     # PostgreSQL takes the rows as one JSON document: psycopg parses a query's placeholders and quotes array
     # items in Python, and for thousands of them that costs more than the insert itself.
-    build = _json_rows if connection.vendor == "postgresql" else _values
+    build = _json_rows if _postgresql() else _values
     size = JSON_ROWS if build is _json_rows else _values_rows()
     ids: dict[str, int] = {}
     with connection.cursor() as cursor:
@@ -50,6 +50,24 @@ def insert_queued(*, robot_id: int, cycle_id: int, rows: Sequence[Row], now: dat
             # RETURNING gives no order guarantee on every database: map by the source id, unique per robot.
             ids.update((source_id, pk) for pk, source_id in cursor.fetchall())
     return ids
+
+
+def already_stored(*, robot_id: int, source_ids: Sequence[str]) -> set[str]:
+    """Return which of ``source_ids`` the robot has a record of, in one query whatever their number."""
+    quote = connection.ops.quote_name
+    # The ids travel as one JSON array: no placeholder per id (see above, and SQLite's 999-parameter limit).
+    ids = "SELECT jsonb_array_elements_text(CAST(%s AS jsonb))" if _postgresql() else "SELECT value FROM json_each(%s)"
+    statement = (
+        f"SELECT {quote(_column('source_id'))} FROM {quote(ProcessedRecord._meta.db_table)} "
+        f"WHERE {quote(_column('robot'))} = %s AND {quote(_column('source_id'))} IN ({ids})"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [robot_id, json.dumps(list(source_ids))])
+        return {source_id for (source_id,) in cursor.fetchall()}
+
+
+def _postgresql() -> bool:
+    return connection.vendor == "postgresql"
 
 
 def _values_rows() -> int:

@@ -285,3 +285,18 @@ def test_a_fan_out_enqueues_with_the_collector_paused_and_turns_it_back_on(
     stub.handler = lambda seen: Reply(body=[{"id": 1}, {"id": 2}])
     cycle = start_and_run(make_robot(source_url=stub.url))
     assert (cycle.dispatched, collector_on, gc.isenabled()) == (2, [False], True)
+
+
+def test_ids_stored_by_an_earlier_cycle_are_duplicates_whatever_their_characters(stub: HttpStub) -> None:
+    odd = ["it's", 'say "hi"', "back\\slash", "caf\u00e9", "\U0001f600", "7", "%s", "a,b]"]
+    stub.handler = lambda seen: Reply(body=[{"id": source_id} for source_id in odd])
+    robot = make_robot(source_url=stub.url, batch_size=20)
+    first = start_and_run(robot)
+    deliver_queued(robot)
+    robot.refresh_from_db()
+    stub.handler = lambda seen: Reply(body=[{"id": source_id} for source_id in [*odd, "new"]])
+    second_id = services.cycle_run(robot_id=robot.pk, token=robot.chain_token)
+    assert second_id is not None
+    second = RobotCycle.objects.get(pk=second_id)
+    assert (first.dispatched, second.dispatched, second.duplicates) == (8, 1, 8)
+    assert ProcessedRecord.objects.filter(cycle=second).get().source_id == "new"
