@@ -6,6 +6,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
 from operator import itemgetter
 from typing import Any
@@ -116,8 +117,10 @@ def _fan_out(cycle_id: int, items: list[Any]) -> None:
             return
         adopted = _adopt_cancelled(robot, cycle)
         batch = _split(robot, items, robot.batch_size - len(adopted))
-        jobs = chunks(adopted, robot.chunk_size) + _store_new(robot, cycle, batch)
+        now = timezone.now()
+        jobs = chunks(adopted, robot.chunk_size) + _store_new(robot, cycle, batch, now)
         dispatched = len(adopted) + len(batch.new)
+        cycle.fanned_out_at = now
         _count(robot, cycle, batch, dispatched, adopted=len(adopted))
         queues.after_commit(partial(queueing.enqueue_records, jobs), f"enqueue {dispatched} records")
         if not dispatched:
@@ -125,15 +128,14 @@ def _fan_out(cycle_id: int, items: list[Any]) -> None:
     logger.info("cycle fanned out robot=%s number=%s dispatched=%s", robot.name, cycle.number, dispatched)
 
 
-def _store_new(robot: Robot, cycle: RobotCycle, batch: Batch) -> list[tuple[str, list[tuple[int, int]]]]:
-    """Insert the batch's new records, ``robot.chunk_size`` to a job; return those jobs."""
+def _store_new(robot: Robot, cycle: RobotCycle, batch: Batch, now: datetime) -> list[tuple[str, list[tuple[int, int]]]]:
+    """Insert the batch's new records, dispatched at ``now``, ``robot.chunk_size`` to a job; return those jobs."""
     size = robot.chunk_size
     queued = [
         (source_id, payload, queueing.chunk_job_id(cycle.pk, index // size))
         for index, (source_id, payload) in enumerate(batch.new.items())
     ]
-    cycle.fanned_out_at = timezone.now()
-    ids = rows.insert_queued(robot_id=robot.pk, cycle_id=cycle.pk, rows=queued, now=cycle.fanned_out_at)
+    ids = rows.insert_queued(robot_id=robot.pk, cycle_id=cycle.pk, rows=queued, now=now)
     first = rows.FIRST_DISPATCH
     return [
         (queued[start][2], [(ids[source_id], first) for source_id, _, _ in queued[start : start + size]])
