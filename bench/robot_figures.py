@@ -103,7 +103,7 @@ def profile_fan_out(source: str, records: int) -> str:
     profiler = Profiler(interval=0.0005)
     with profiler:
         seconds, _ = _fan_out_once(source, records, 1, queue)
-    text = profiler.output_text(unicode=True, show_all=True, short_mode=False)
+    text = profiler.output_text(unicode=True, show_all=False, short_mode=False)
     return f"pyinstrument of one {records}-record chunk-1 fan-out ({seconds:.2f} s in cycle_run):\n{text}\n"
 
 
