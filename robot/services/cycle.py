@@ -26,6 +26,8 @@ logger = logging.getLogger(__name__)
 ID_MAX_LENGTH = 255
 FAN_OUT_FAILED = "fan_out_failed"
 INTEGER_ID = re.compile(r"-?[0-9]{1,30}")
+# One encoder for every item: ``json.dumps`` with any non-default option builds a new one per call.
+PAYLOAD_JSON = json.JSONEncoder(allow_nan=False, ensure_ascii=False)
 
 
 @dataclass(frozen=True)
@@ -241,7 +243,7 @@ def _storable(source_id: str, item: Any) -> str | None:
     """Return the item as the JSON text to store, or None for what a database would reject (NaN/Infinity,
     lone surrogates, NUL in PostgreSQL), so one bad item cannot fail the whole batch again and again."""
     try:
-        text = json.dumps(item, allow_nan=False, ensure_ascii=False)
+        text = PAYLOAD_JSON.encode(item)
         text.encode("utf-8")
         source_id.encode("utf-8")
     except (ValueError, RecursionError):  # UnicodeEncodeError is a ValueError
