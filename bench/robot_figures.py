@@ -95,6 +95,18 @@ def fan_out(results: Results, source: str, records: int) -> None:
     results.fan_out["chunk_size 50"] = _fan_out_once(source, records, 50, queue)
 
 
+def profile_fan_out(source: str, records: int) -> str:
+    """One chunk-1 fan-out of ``records`` under pyinstrument (a sampler: little skew from the profiler)."""
+    from pyinstrument import Profiler
+
+    queue = queues.get_queue(queues.RECORDS)
+    profiler = Profiler(interval=0.0005)
+    with profiler:
+        seconds, _ = _fan_out_once(source, records, 1, queue)
+    text = profiler.output_text(unicode=True, show_all=False, short_mode=False)
+    return f"pyinstrument of one {records}-record chunk-1 fan-out ({seconds:.2f} s in cycle_run):\n{text}\n"
+
+
 def _enqueue_many_seconds(jobs: int, queue: Queue) -> float:
     stamp = time.time_ns()
     datas = [Queue.prepare_data(NOOP, args=[str(i)], job_id=f"many-{stamp}-{i}") for i in range(jobs)]

@@ -17,16 +17,18 @@ def print_all(results: Results, sizes: Sizes, args: argparse.Namespace) -> None:
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"\n### {results.database}: record pool `{results.worker_class}`, anchor pool `rq.worker.SimpleWorker`")
     print(f"\nnproc {os.cpu_count()}, load average at the end {load}{', --quick' if args.quick else ''}\n")
-    for target in (False, True):
-        _chunk1(results, sizes, target)
-    _chunked(results, sizes)
+    if results.anchors:  # else --only fanout
+        for target in (False, True):
+            _chunk1(results, sizes, target)
+        _chunked(results, sizes)
     _fan_out(results, sizes)
-    _gaps(results)
-    _rss(results)
+    if results.anchors:
+        _gaps(results)
+        _rss(results)
     if results.counts:
         _counts(results)
     if results.profile:
-        print(f"\ncProfile of a SimpleWorker draining record jobs:\n\n```\n{results.profile}```\n")
+        print(f"\nProfiles:\n\n```\n{results.profile}```\n")
 
 
 def _mark(ok: bool) -> str:

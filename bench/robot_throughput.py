@@ -1,11 +1,12 @@
 """Robot benchmark: the record pipeline's figures, each next to its anchor measured in the same run.
 
 Usage: .venv/bin/python -m bench.robot_throughput [--database all|sqlite|postgres] [--quick]
-       [--worker-class rq.worker.SimpleWorker] [--counts] [--profile]
+       [--worker-class rq.worker.SimpleWorker] [--counts] [--profile] [--only fanout] [--profile-fan-out]
 
 A private redis-server, and a throwaway SQLite file or a bench-own PostgreSQL database (``bench_robot`` on
-127.0.0.1:5432, created and dropped here). Real processes as deploy/entrypoint.sh runs them: gunicorn (serving the demo
-feed the robots read), ``rqworker robot``, ``rqworker-pool records`` and, for the gap figures, ``sweep``.
+127.0.0.1:5432, or ``$ROBOT_BENCH_PG_DATABASE``, created and dropped here). Real processes as deploy/entrypoint.sh
+runs them: gunicorn (serving the demo feed the robots read), ``rqworker robot``, ``rqworker-pool records`` and, for
+the gap figures, ``sweep``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from bench import robot_procs as procs
 from bench import robot_report as report
 
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
-PG_DATABASE = "bench_robot"
+# Override with ROBOT_BENCH_PG_DATABASE when several people bench on one server: it is dropped at the end.
+PG_DATABASE = os.environ.get("ROBOT_BENCH_PG_DATABASE", "bench_robot")
 
 
 @dataclass
@@ -65,6 +67,10 @@ def main() -> int:
     parser.add_argument("--worker-class", default=procs.role_worker_class(), help="the record pool's class")
     parser.add_argument("--counts", action="store_true", help="also count SQL/Redis per record (docs/scaling.md)")
     parser.add_argument("--profile", action="store_true", help="also cProfile a SimpleWorker draining chunk-1 jobs")
+    parser.add_argument("--only", choices=("all", "fanout"), default="all", help="fanout: only the fan-out figure")
+    parser.add_argument(
+        "--profile-fan-out", action="store_true", help="also pyinstrument one 10,000-record chunk-1 fan-out"
+    )
     args = parser.parse_args()
     if args.database != "all":
         return run(args)
@@ -138,6 +144,10 @@ def _measure(stack: ExitStack, tmp: Path, args: argparse.Namespace, sizes: Sizes
     if args.counts or args.profile:
         figures.counts(results, source, target, profile=args.profile)
     figures.fan_out(results, source, sizes.fan_out_records)
+    if args.profile_fan_out:
+        results.profile += figures.profile_fan_out(source, sizes.fan_out_records)
+    if args.only == "fanout":
+        return
     stack.enter_context(procs.robot_worker(tmp))
     for workers in (1, 2):
         with procs.record_pool(tmp, workers, procs.SIMPLE):

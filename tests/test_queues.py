@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gc
 import logging
 import subprocess
 import sys
@@ -100,3 +101,19 @@ def test_job_statuses_reads_known_jobs_and_none_for_unknown_ones() -> None:
 
 def test_job_statuses_of_nothing_is_empty() -> None:
     assert queues.job_statuses([]) == {}
+
+
+def test_collector_paused_holds_off_the_collector_and_turns_it_back_on_even_when_the_step_fails() -> None:
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), queues.collector_paused():
+        assert not gc.isenabled()
+        raise RuntimeError("the step failed")
+    assert gc.isenabled()
+
+
+def test_a_nested_collector_pause_leaves_the_collector_off_until_the_outer_one_ends() -> None:
+    with queues.collector_paused():
+        with queues.collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()

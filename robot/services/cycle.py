@@ -6,7 +6,9 @@ import json
 import logging
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
+from operator import itemgetter
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -17,14 +19,15 @@ from asyncportal import queues
 from robot import clients
 from robot.errors import RobotError
 from robot.models import ProcessedRecord, Robot, RobotCycle
-from robot.services import chain, queueing
+from robot.services import chain, queueing, rows
 
 logger = logging.getLogger(__name__)
 
 ID_MAX_LENGTH = 255
-IN_CHUNK = 500
 FAN_OUT_FAILED = "fan_out_failed"
 INTEGER_ID = re.compile(r"-?[0-9]{1,30}")
+# One encoder for every item: ``json.dumps`` with any non-default option builds a new one per call.
+PAYLOAD_JSON = json.JSONEncoder(allow_nan=False, ensure_ascii=False)
 
 
 @dataclass(frozen=True)
@@ -38,9 +41,10 @@ class Claim:
 
 @dataclass
 class Batch:
-    """A fetched batch split into new records, failures (no usable id) and duplicates."""
+    """A fetched batch split into new records (source id -> payload as JSON text), failures (no usable id)
+    and duplicates."""
 
-    new: dict[str, Any]
+    new: dict[str, str]
     taken: int = 0
     failed: int = 0
     duplicates: int = 0
@@ -63,7 +67,8 @@ def cycle_run(*, robot_id: int, token: str) -> int | None:
         _fail(claim.cycle_id, str(exc), exc.code)
         return claim.cycle_id
     try:
-        _fan_out(claim.cycle_id, items)
+        with queues.collector_paused():
+            _fan_out(claim.cycle_id, items)
     except Exception as exc:  # noqa: BLE001 - whatever the batch did to the database, the chain must go on.
         logger.exception("fan-out failed cycle=%s", claim.cycle_id)
         _fail(claim.cycle_id, f"the records could not be stored: {type(exc).__name__}", FAN_OUT_FAILED)
@@ -115,35 +120,43 @@ def _fan_out(cycle_id: int, items: list[Any]) -> None:
         adopted = _adopt_cancelled(robot, cycle)
         batch = _split(robot, items, robot.batch_size - len(adopted))
         now = timezone.now()
-        records = [
-            ProcessedRecord(
-                robot=robot,
-                cycle=cycle,
-                source_id=source_id,
-                payload=payload,
-                job_id=queueing.chunk_job_id(cycle.pk, index // robot.chunk_size),
-                dispatched_at=now,
-            )
-            for index, (source_id, payload) in enumerate(batch.new.items())
-        ]
-        created = adopted + ProcessedRecord.objects.bulk_create(records, batch_size=IN_CHUNK)
-        cycle.fetched = batch.taken
-        cycle.dispatched = len(created)
-        cycle.failed = batch.failed
-        cycle.duplicates = batch.duplicates
+        jobs = chunks(adopted, robot.chunk_size) + _store_new(robot, cycle, batch, now)
+        dispatched = len(adopted) + len(batch.new)
         cycle.fanned_out_at = now
-        cycle.save(update_fields=["fetched", "dispatched", "failed", "duplicates", "fanned_out_at"])
-        if batch.highest and _id_key(batch.highest) > _id_key(robot.cursor):
-            robot.cursor = batch.highest
-            robot.save(update_fields=["cursor", "updated_at"])
-        if adopted:
-            # They were counted as cancelled when their cycle ended; they are counted again by this one.
-            Robot.objects.filter(pk=robot.pk).update(total_cancelled=F("total_cancelled") - len(adopted))
-        jobs = chunks(adopted, robot.chunk_size) + chunks(created[len(adopted) :], robot.chunk_size)
-        queues.after_commit(partial(queueing.enqueue_records, jobs), f"enqueue {len(created)} records")
-        if not created:
+        _count(robot, cycle, batch, dispatched, adopted=len(adopted))
+        queues.after_commit(partial(queueing.enqueue_records, jobs), f"enqueue {dispatched} records")
+        if not dispatched:
             chain.finish_cycle(robot, cycle, RobotCycle.Status.FINISHED)
-    logger.info("cycle fanned out robot=%s number=%s dispatched=%s", robot.name, cycle.number, len(created))
+    logger.info("cycle fanned out robot=%s number=%s dispatched=%s", robot.name, cycle.number, dispatched)
+
+
+def _store_new(robot: Robot, cycle: RobotCycle, batch: Batch, now: datetime) -> list[tuple[str, list[tuple[int, int]]]]:
+    """Insert the batch's new records, dispatched at ``now``, ``robot.chunk_size`` to a job; return those jobs."""
+    size = robot.chunk_size
+    queued = [
+        (source_id, payload, queueing.chunk_job_id(cycle.pk, index // size))
+        for index, (source_id, payload) in enumerate(batch.new.items())
+    ]
+    ids = rows.insert_queued(robot_id=robot.pk, cycle_id=cycle.pk, rows=queued, now=now)
+    first = rows.FIRST_DISPATCH
+    return [
+        (queued[start][2], [(ids[source_id], first) for source_id, _, _ in queued[start : start + size]])
+        for start in range(0, len(queued), size)
+    ]
+
+
+def _count(robot: Robot, cycle: RobotCycle, batch: Batch, dispatched: int, *, adopted: int) -> None:
+    cycle.fetched = batch.taken
+    cycle.dispatched = dispatched
+    cycle.failed = batch.failed
+    cycle.duplicates = batch.duplicates
+    cycle.save(update_fields=["fetched", "dispatched", "failed", "duplicates", "fanned_out_at"])
+    if batch.highest and _id_key(batch.highest) > _id_key(robot.cursor):
+        robot.cursor = batch.highest
+        robot.save(update_fields=["cursor", "updated_at"])
+    if adopted:
+        # They were counted as cancelled when their cycle ended; they are counted again by this one.
+        Robot.objects.filter(pk=robot.pk).update(total_cancelled=F("total_cancelled") - adopted)
 
 
 def _cancelled(robot: Robot) -> QuerySet[ProcessedRecord]:
@@ -189,37 +202,30 @@ def chunks(records: list[ProcessedRecord], size: int) -> list[tuple[str, list[tu
 
 def _split(robot: Robot, items: list[Any], limit: int) -> Batch:
     """Take at most ``limit`` items, lowest ids first; refuse unusable ones without failing the rest."""
-    keyed = sorted(((_source_id(item), item) for item in items), key=lambda pair: _sort_key(pair[0]))
-    taken = keyed[:limit]
+    taken = sorted(map(_keyed, items), key=itemgetter(0))[:limit]
     batch = Batch(new={}, taken=len(taken))
-    for source_id, item in taken:
-        if source_id is None:
+    highest = _id_key("")
+    for key, source_id, item in taken:
+        payload = None if source_id is None else _storable(source_id, item)
+        if source_id is None or payload is None:
             batch.failed += 1
             continue
-        if not _storable(source_id, item):
-            batch.failed += 1
-            continue
-        if _id_key(source_id) > _id_key(batch.highest):
-            batch.highest = source_id
+        if key > highest:
+            batch.highest, highest = source_id, key
         if source_id in batch.new:
             batch.duplicates += 1
         else:
-            batch.new[source_id] = item
-    seen = _already_processed(robot, list(batch.new))
+            batch.new[source_id] = payload
+    seen = rows.already_stored(robot_id=robot.pk, source_ids=list(batch.new))
     for source_id in seen:
         del batch.new[source_id]
     batch.duplicates += len(seen)
     return batch
 
 
-def _already_processed(robot: Robot, source_ids: list[str]) -> set[str]:
-    seen: set[str] = set()
-    for start in range(0, len(source_ids), IN_CHUNK):
-        chunk = source_ids[start : start + IN_CHUNK]
-        seen.update(
-            ProcessedRecord.objects.filter(robot=robot, source_id__in=chunk).values_list("source_id", flat=True)
-        )
-    return seen
+def _keyed(item: Any) -> tuple[tuple[int, int, str], str | None, Any]:
+    source_id = _source_id(item)
+    return _sort_key(source_id), source_id, item
 
 
 def _source_id(item: Any) -> str | None:
@@ -233,16 +239,16 @@ def _source_id(item: Any) -> str | None:
     return text if 0 < len(text) <= ID_MAX_LENGTH else None
 
 
-def _storable(source_id: str, item: Any) -> bool:
-    """Refuse what a database would reject (NaN/Infinity, lone surrogates, NUL in PostgreSQL), so one bad item
-    cannot fail the whole batch again and again."""
+def _storable(source_id: str, item: Any) -> str | None:
+    """Return the item as the JSON text to store, or None for what a database would reject (NaN/Infinity,
+    lone surrogates, NUL in PostgreSQL), so one bad item cannot fail the whole batch again and again."""
     try:
-        text = json.dumps(item, allow_nan=False, ensure_ascii=False)
+        text = PAYLOAD_JSON.encode(item)
         text.encode("utf-8")
         source_id.encode("utf-8")
     except (ValueError, RecursionError):  # UnicodeEncodeError is a ValueError
-        return False
-    return "\\u0000" not in text and "\x00" not in source_id
+        return None
+    return text if "\\u0000" not in text and "\x00" not in source_id else None
 
 
 def _sort_key(source_id: str | None) -> tuple[int, int, str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import random
 import threading
 from datetime import timedelta
 from typing import Any
@@ -149,6 +151,47 @@ def test_fan_out_enqueues_the_records_in_chunks_in_one_pipelined_round_trip(
     assert [by_record[pk] for pk in pks] == [chunks[0]] * 20 + [chunks[1]] * 20 + [chunks[2]] * 10
 
 
+def test_fan_out_stores_each_record_as_the_model_would_with_its_payload_intact(stub: HttpStub) -> None:
+    payloads: list[Any] = [
+        {"id": 1, "title": "caf\u00e9 \u2603 \U0001f600", "quote": 'it\'s "x" \\ %s %%', "n": 10**20, "f": 0.1},
+        {"id": "abc", "nested": {"list": [1, None, True, {"k": []}]}, "empty": {}},
+    ]
+    stub.handler = lambda seen: Reply(body=payloads)
+    cycle = start_and_run(make_robot(source_url=stub.url))
+    defaults = ProcessedRecord(robot_id=0, source_id="")
+    for record, payload in zip(ProcessedRecord.objects.order_by("source_id"), payloads, strict=True):
+        assert record.payload == payload and record.source_id == str(payload["id"])
+        assert (record.status, record.attempts, record.dispatch, record.error) == (
+            defaults.status,
+            defaults.attempts,
+            defaults.dispatch,
+            defaults.error,
+        )
+        assert (record.lease_until, record.started_at, record.finished_at) == (None, None, None)
+        assert record.dispatched_at == record.created_at == cycle.fanned_out_at
+        assert (record.robot_id, record.cycle_id) == (cycle.robot_id, cycle.pk)
+
+
+def test_a_large_fan_out_gives_each_job_its_own_records_in_id_order(stub: HttpStub, redis_conn: redis.Redis) -> None:
+    ids = list(range(1, 1201))
+    random.Random(7).shuffle(ids)
+    stub.handler = lambda seen: Reply(body=[{"id": n} for n in ids])  # more than one INSERT statement holds
+    robot = make_robot(source_url=stub.url, batch_size=1200, chunk_size=7)
+    cycle = start_and_run(robot)
+    records = Queue("records", connection=redis_conn, serializer=SERIALIZER)
+    assert (cycle.dispatched, records.count) == (1200, 172)
+    by_pk = {record.pk: record for record in ProcessedRecord.objects.all()}
+    delivered: list[int] = []
+    for index in range(172):
+        job = records.fetch_job(queueing.chunk_job_id(cycle.pk, index))
+        assert job is not None
+        stored = [by_pk[pk] for pk, dispatch in job.args[0] if dispatch == 1]
+        assert len(stored) == len(job.args[0]) == (7 if index < 171 else 3)
+        assert all(record.job_id == job.id for record in stored)
+        delivered += [int(record.source_id) for record in stored]
+    assert delivered == sorted(ids)
+
+
 def test_a_cycle_that_dispatches_nothing_finishes_at_once(stub: HttpStub, redis_conn: redis.Redis) -> None:
     robot = make_robot(source_url=stub.url)
     cycle = start_and_run(robot)
@@ -226,3 +269,34 @@ def test_a_refused_source_fails_the_cycle_with_fetch_refused(stub: HttpStub, red
     robot.refresh_from_db()
     assert robot.last_error == f"cycle 1: {cycle.error}" and stub.requests() == []
     assert_next_cycle_scheduled(robot, cycle, redis_conn)
+
+
+def test_a_fan_out_enqueues_with_the_collector_paused_and_turns_it_back_on(
+    stub: HttpStub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    collector_on: list[bool] = []
+    enqueue = queueing.enqueue_records
+
+    def watched(jobs: list[tuple[str, list[tuple[int, int]]]]) -> int:
+        collector_on.append(gc.isenabled())
+        return enqueue(jobs)
+
+    monkeypatch.setattr(queueing, "enqueue_records", watched)
+    stub.handler = lambda seen: Reply(body=[{"id": 1}, {"id": 2}])
+    cycle = start_and_run(make_robot(source_url=stub.url))
+    assert (cycle.dispatched, collector_on, gc.isenabled()) == (2, [False], True)
+
+
+def test_ids_stored_by_an_earlier_cycle_are_duplicates_whatever_their_characters(stub: HttpStub) -> None:
+    odd = ["it's", 'say "hi"', "back\\slash", "caf\u00e9", "\U0001f600", "7", "%s", "a,b]"]
+    stub.handler = lambda seen: Reply(body=[{"id": source_id} for source_id in odd])
+    robot = make_robot(source_url=stub.url, batch_size=20)
+    first = start_and_run(robot)
+    deliver_queued(robot)
+    robot.refresh_from_db()
+    stub.handler = lambda seen: Reply(body=[{"id": source_id} for source_id in [*odd, "new"]])
+    second_id = services.cycle_run(robot_id=robot.pk, token=robot.chain_token)
+    assert second_id is not None
+    second = RobotCycle.objects.get(pk=second_id)
+    assert (first.dispatched, second.dispatched, second.duplicates) == (8, 1, 8)
+    assert ProcessedRecord.objects.filter(cycle=second).get().source_id == "new"
