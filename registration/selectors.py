@@ -7,7 +7,7 @@ import uuid
 from typing import NamedTuple
 
 from django.contrib.auth import get_user_model
-from django.db import connection
+from django.db import connection, models
 
 from registration.models import ACTIVE, Registration
 
@@ -28,6 +28,13 @@ def registration_get(*, registration_id: str | uuid.UUID) -> Registration | None
     return Registration.objects.filter(pk=pk).first()
 
 
+def _columns(model: type[models.Model], *names: str) -> tuple[str, ...]:
+    """Return the quoted table of ``model``, then the quoted column of each field in ``names``."""
+    quote = connection.ops.quote_name
+    columns = {field.name: str(field.column) for field in model._meta.concrete_fields}
+    return (quote(model._meta.db_table), *(quote(columns[name]) for name in names))
+
+
 @functools.cache
 def _taken_sql() -> str:
     # Built once: every submission asks this, and Django's query building cost more than the query itself.
@@ -35,12 +42,9 @@ def _taken_sql() -> str:
     # both databases answer from those indexes; the database lowers both sides, as Python's str.lower() and
     # SQLite's lower() disagree beyond ASCII. Accounts compare as Django's __iexact does on PostgreSQL;
     # on SQLite, UPPER and LIKE both fold ASCII only, so it is the same comparison there too.
-    quote = connection.ops.quote_name
     user_model = get_user_model()
-    users = quote(user_model._meta.db_table)
-    username = quote(user_model._meta.get_field(user_model.USERNAME_FIELD).column)
-    registrations = quote(Registration._meta.db_table)
-    login, email, status = (quote(Registration._meta.get_field(name).column) for name in ("login", "email", "status"))
+    users, username = _columns(user_model, user_model.USERNAME_FIELD)
+    registrations, login, email, status = _columns(Registration, "login", "email", "status")
     statuses = ", ".join(f"'{value}'" for value in ACTIVE)
     in_flight = f"{status} IN ({statuses})"
     return (
