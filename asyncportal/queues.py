@@ -36,6 +36,7 @@ __all__ = [
     "ROBOT",
     "SERIALIZER",
     "after_commit",
+    "enqueue",
     "failed_jobs_prune",
     "get_connection",
     "get_queue",
@@ -105,6 +106,16 @@ def collector_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+def enqueue(queue: Queue, func: str, **options: Any) -> None:
+    """Enqueue a ``func`` job on ``queue`` (``options`` as ``Queue.enqueue_call`` takes them) in one round trip.
+
+    Without a pipeline RQ makes two: one to register the queue, one to store and push the job.
+    """
+    with queue.connection.pipeline() as pipe:
+        queue.enqueue_call(func, pipeline=pipe, **options)
+        pipe.execute()
 
 
 def after_commit(action: Callable[[], object], what: str) -> None:

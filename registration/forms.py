@@ -43,22 +43,20 @@ class RegistrationForm(forms.Form):
                 self.fields[name].widget.attrs["autofocus"] = True
                 return
 
-    def clean_login(self) -> str:
-        login: str = self.cleaned_data["login"]
-        if selectors.login_is_taken(login=login):
-            raise forms.ValidationError(errors.LOGIN_TAKEN, code="login_taken")
-        return login
-
-    def clean_email(self) -> str:
-        email: str = self.cleaned_data["email"]
-        if selectors.email_is_pending(email=email):
-            raise forms.ValidationError(errors.EMAIL_PENDING, code="email_pending")
-        return email
-
     def clean_phone(self) -> str:
         phone = PHONE_SEPARATORS.sub("", self.cleaned_data["phone"])
         validate_phone(phone)
         return phone
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = self.cleaned_data
+        # One query for both, once the fields are clean: each is asked about only if it is valid on its own.
+        taken = selectors.taken(login=cleaned.get("login"), email=cleaned.get("email"))
+        if taken.login:
+            self.add_error("login", forms.ValidationError(errors.LOGIN_TAKEN, code="login_taken"))
+        if taken.email:
+            self.add_error("email", forms.ValidationError(errors.EMAIL_PENDING, code="email_pending"))
+        return cleaned
 
 
 def submit(form: RegistrationForm) -> Registration | None:

@@ -69,7 +69,7 @@ def _enqueue_after_commit(registration_id: uuid.UUID) -> None:
 def _push(registration_id: uuid.UUID | str, job_id: str) -> None:
     """Enqueue job ``job_id`` of a registration stored as queued; on a Redis error put the row back to pending."""
     try:
-        _queue().enqueue(JOB, args=[str(registration_id)], job_id=job_id, retry=_retry())
+        queues.enqueue(_queue(), JOB, args=[str(registration_id)], job_id=job_id, retry=_retry())
     except RedisError:
         # Only if nothing else moved it on; the sweeper enqueues pending rows once Redis answers again.
         Registration.objects.filter(pk=registration_id, status=Status.QUEUED, job_id=job_id).update(
@@ -93,9 +93,10 @@ def _retry() -> Retry:
 
 def _duplicate_errors(registration: Registration) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
-    if selectors.email_is_pending(email=registration.email):
+    taken = selectors.taken(login=registration.login, email=registration.email)
+    if taken.email:
         found["email"] = [errors.EMAIL_PENDING]
-    if selectors.login_is_taken(login=registration.login) or not found:
+    if taken.login or not found:
         found["login"] = [errors.LOGIN_TAKEN]
     return found
 
@@ -111,15 +112,25 @@ def registration_create(*, data: RegistrationData) -> Registration:
     except ValidationError as exc:
         raise errors.RegistrationError("invalid", exc.message_dict) from None
     try:
-        with transaction.atomic():
-            registration.save(force_insert=True)
-            enqueue = functools.partial(_enqueue_stored, registration)
-            queues.after_commit(enqueue, f"enqueue registration={registration.pk}")
+        _insert(registration)
     except IntegrityError:
         # A concurrent submission won the race the form's checks could not see.
         raise errors.RegistrationError("duplicate", _duplicate_errors(registration)) from None
+    # Outside a transaction the insert has committed and this runs at once; inside one, at its commit.
+    queues.after_commit(functools.partial(_enqueue_stored, registration), f"enqueue registration={registration.pk}")
     logger.info("registration stored registration=%s", registration.pk)
     return registration
+
+
+def _insert(registration: Registration) -> None:
+    # One statement needs no transaction of its own: in autocommit the INSERT commits by itself, without a
+    # BEGIN and a COMMIT (two more round trips on PostgreSQL). Inside the caller's transaction (an
+    # Idempotency-Key) a savepoint keeps a lost race from breaking that transaction.
+    if transaction.get_connection().in_atomic_block:
+        with transaction.atomic():
+            registration.save(force_insert=True)
+    else:
+        registration.save(force_insert=True)
 
 
 def registration_enqueue(*, registration_id: uuid.UUID | str) -> bool:

@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 import redis
 from django.test import override_settings
+from rq import Queue, Retry
+from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from asyncportal import queues
@@ -117,3 +119,24 @@ def test_a_nested_collector_pause_leaves_the_collector_off_until_the_outer_one_e
             assert not gc.isenabled()
         assert not gc.isenabled()
     assert gc.isenabled()
+
+
+def test_enqueue_stores_a_normal_rq_job_in_one_round_trip(monkeypatch: pytest.MonkeyPatch) -> None:
+    queue = queues.get_queue(queues.REGISTRATIONS)
+    queues.enqueue(queue, "tests.worker_jobs.whoami", job_id="warm-up")  # the first enqueue also asks for the version
+    trips: list[object] = []
+    send = redis.connection.AbstractConnection.send_packed_command
+
+    def counted(self: Any, *args: Any, **kwargs: Any) -> None:
+        trips.append(args)
+        send(self, *args, **kwargs)  # type: ignore[no-untyped-call]
+
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counted)
+    queues.enqueue(queue, "tests.worker_jobs.whoami", args=["x"], job_id="one-trip", retry=Retry(max=2, interval=5))
+    assert len(trips) == 1
+    monkeypatch.undo()
+    job = Job.fetch("one-trip", connection=queue.connection, serializer=queue.serializer)
+    assert (job.get_status(), job.func_name, job.args) == ("queued", "tests.worker_jobs.whoami", ["x"])
+    assert (job.origin, job.retries_left) == (queue.name, 2)
+    assert queue.job_ids == ["warm-up", "one-trip"]
+    assert queue in Queue.all(connection=queue.connection, serializer=queue.serializer)

@@ -86,6 +86,14 @@ def test_env_database_defaults_to_sqlite_with_immediate_transactions(monkeypatch
     assert config["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
 
 
+@pytest.mark.parametrize("url", ["", "sqlite:////tmp/x.sqlite3", "postgres://u:p@db:5433/portal"])
+def test_env_database_keeps_connections_open_on_sqlite_and_postgres(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("DATABASE_CONN_MAX_AGE", "30")
+    config = env.database(BASE_DIR / "var" / "x.sqlite3")
+    assert (config["CONN_MAX_AGE"], config["CONN_HEALTH_CHECKS"]) == (30, True)
+
+
 def test_env_database_reads_postgres_url(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATABASE_URL", "postgres://u:p@db:5433/portal")
     config = env.database(BASE_DIR / "var" / "x.sqlite3")

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from registration import errors
 from registration.forms import RegistrationForm
@@ -78,3 +80,16 @@ def test_login_and_email_of_a_registration_in_flight_are_refused(status: Status)
 def test_login_and_email_of_a_failed_or_rejected_registration_may_be_used_again(status: Status) -> None:
     make_registration(status=status)
     assert RegistrationForm(valid()).is_valid()
+
+
+def test_form_asks_the_database_once_for_every_duplicate_rule() -> None:
+    with CaptureQueriesContext(connection) as queries:
+        assert RegistrationForm(valid()).is_valid()
+    assert len(queries) == 1
+
+
+def test_login_is_not_checked_for_duplicates_when_it_is_malformed() -> None:
+    make_registration(login="ada l", email="other@example.com")
+    form = RegistrationForm(valid(login="ada l"))
+    assert not form.is_valid()
+    assert form.errors == {"login": [errors.LOGIN_CHARSET]}

@@ -7,11 +7,12 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from django.core import mail
-from django.db import connection
+from django.db import connection, transaction
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from asyncportal import queues
 from asyncportal.queues import REGISTRATIONS, get_queue
 from registration import errors, services
 from registration.errors import RegistrationError
@@ -102,6 +103,42 @@ def test_create_while_redis_is_down_keeps_the_registration_pending(
     registration.refresh_from_db()
     assert (registration.status, registration.job_id, registration.enqueued_at) == (Status.PENDING, "", None)
     assert f"enqueue registration={registration.pk} deferred to the sweeper" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_create_outside_a_transaction_enqueues_once_its_insert_has_committed(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[tuple[bool, bool]] = []
+    enqueue = queues.enqueue
+
+    def watched(queue: Any, func: str, **options: Any) -> None:
+        stored = Registration.objects.filter(job_id=options["job_id"]).exists()
+        seen.append((transaction.get_connection().in_atomic_block, stored))
+        enqueue(queue, func, **options)
+
+    monkeypatch.setattr(queues, "enqueue", watched)
+    registration = services.registration_create(data=data())
+    assert transaction.get_autocommit()
+    assert seen == [(False, True)]
+    assert get_queue(REGISTRATIONS).job_ids == [registration.job_id]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_create_outside_a_transaction_turns_a_lost_race_into_field_errors() -> None:
+    make_registration(login="ADA.L", email="ADA@example.com")
+    with pytest.raises(RegistrationError) as caught:
+        services.registration_create(data=data())
+    assert caught.value.errors == {"login": [errors.LOGIN_TAKEN], "email": [errors.EMAIL_PENDING]}
+    assert Registration.objects.count() == 1
+    assert get_queue(REGISTRATIONS).count == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_create_outside_a_transaction_while_redis_is_down_answers_and_stores_pending() -> None:
+    with override_settings(RQ_QUEUES=queues_at()):
+        registration = services.registration_create(data=data())
+    assert (registration.status, registration.job_id) == (Status.PENDING, "")
+    registration.refresh_from_db()
+    assert (registration.status, registration.job_id, registration.enqueued_at) == (Status.PENDING, "", None)
 
 
 def test_enqueue_gives_each_attempt_a_new_job_id() -> None:
