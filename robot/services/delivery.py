@@ -1,4 +1,4 @@
-"""Delivering a sub-batch of a chunk at once: one fenced claim, concurrent POSTs, one fenced write of the done ones.
+"""Delivering a sub-batch of a chunk at once: one fenced take, concurrent POSTs, one fenced write of the done ones.
 
 The database work stays in the job's thread (Django connections are per thread); the worker threads only POST.
 Every delivery of a sub-batch starts after the claim, so the lease (the total POST deadline plus a margin)
@@ -30,16 +30,17 @@ def concurrency() -> int:
     return max(1, int(settings.ROBOT_DELIVERY_CONCURRENCY))
 
 
-def claim(rows: Sequence[Row], *, now: datetime, lease: float) -> list[Row]:
-    """Claim the rows still queued under their dispatch: one conditional UPDATE per dispatch number.
+def take(rows: Sequence[Row], *, now: datetime, lease: float) -> list[Row]:
+    """Take the rows still queued under their dispatch: one conditional UPDATE per dispatch number.
 
-    Return the rows this call claimed, as the database holds them (another job may have taken some).
+    Return the rows this call took, as the database holds them (another job may have taken some): claimed
+    (processing) when their robot has a target, done when it has none.
     """
-    claimed: list[Row] = []
+    taken: list[Row] = []
     for dispatch, group in _by_dispatch(rows).items():
         ids = [row["pk"] for row in group]
-        claimed += record_sql.claim(ids, dispatch=dispatch, now=now, lease_until=now + timedelta(seconds=lease))
-    return sorted(claimed, key=lambda row: row["pk"])
+        taken += record_sql.take(ids, dispatch=dispatch, now=now, lease_until=now + timedelta(seconds=lease))
+    return sorted(taken, key=lambda row: row["pk"])
 
 
 def post_all(rows: Sequence[Row], robot: dict[str, Any], key: Key) -> list[Answer]:

@@ -20,35 +20,30 @@ from robot.models import PENDING, ProcessedRecord, Robot
 
 Status = ProcessedRecord.Status
 Row = dict[str, Any]
-Target = dict[str, str]
-CLAIMED = ("pk", "cycle_id", "source_id", "payload", "dispatch", "attempts")
+TAKEN = ("pk", "cycle_id", "status", "source_id", "payload", "dispatch", "attempts")
+ROBOT = ("name", "target_url", "target_secret")
 
 
-def robot_of(ids: Sequence[int]) -> Target | None:
-    """Return the name, target URL and target secret of the robot owning the records ``ids`` (None: no record)."""
-    found = _run("robot_of", len(ids), list(ids))
-    if not found:
-        return None
-    name, target_url, target_secret = found[0]
-    return {"name": name, "target_url": target_url, "target_secret": target_secret}
+def take(ids: Sequence[int], *, dispatch: int, now: datetime, lease_until: datetime) -> list[Row]:
+    """Take the records still queued under ``dispatch`` (attempts + 1) and return them with their robot.
 
-
-def claim(ids: Sequence[int], *, dispatch: int, now: datetime, lease_until: datetime) -> list[Row]:
-    """Claim the records still queued under ``dispatch`` (attempts + 1); return the rows taken.
-
-    A row's ``attempts`` is the count before this claim, as a read before it would have seen.
+    A robot with a target gets them claimed (processing until ``lease_until``); one without gets them done at
+    once, there being nothing to deliver. A row's ``attempts`` is the count before this statement.
     """
-    params = [Status.PROCESSING, _when(now), _when(lease_until), *ids, Status.QUEUED, dispatch]
-    rows = [dict(zip(CLAIMED, values, strict=True)) for values in _run("claim", len(ids), params)]
-    for row in rows:
+    params = [Status.PROCESSING, Status.DONE, _when(now), _when(now), _when(lease_until), *ids, Status.QUEUED, dispatch]
+    rows = []
+    for values in _run("take", len(ids), params):
+        row = dict(zip(TAKEN, values, strict=False))
+        row["robot"] = dict(zip(ROBOT, values[len(TAKEN) :], strict=True))
         # Both backends hand JSON over as text (Django registers a text loader for jsonb with psycopg).
         if isinstance(row["payload"], str):
             row["payload"] = json.loads(row["payload"])
+        rows.append(row)
     return rows
 
 
 def complete(ids: Sequence[int], *, dispatch: int, now: datetime) -> list[tuple[int, int | None]]:
-    """Mark done the records still queued under ``dispatch`` that have nothing to deliver; return (pk, cycle)."""
+    """Mark done the records still queued under ``dispatch`` if their robot has no target; return (pk, cycle)."""
     params = [Status.DONE, _when(now), _when(now), *ids, Status.QUEUED, dispatch]
     return [(pk, cycle) for pk, cycle in _run("complete", len(ids), params)]
 
@@ -79,24 +74,25 @@ def _when(moment: datetime) -> Any:
 def _sql(vendor: str, name: str, count: int) -> str:
     """The statement ``name`` for ``count`` record ids (the vendor is in the key: quoting is per backend)."""
     q = connection.ops.quote_name
-    rec = ProcessedRecord._meta
-    records, robots = q(rec.db_table), q(Robot._meta.db_table)
-    c = {field.name: q(str(field.column)) for field in rec.concrete_fields}
+    records, robots = q(ProcessedRecord._meta.db_table), q(Robot._meta.db_table)
+    c = {field.name: q(str(field.column)) for field in ProcessedRecord._meta.concrete_fields}
     r = {field.name: q(str(field.column)) for field in Robot._meta.concrete_fields}
-    ids = f"{c['id']} IN ({', '.join(['%s'] * count)})"
-    pending = ", ".join(["%s"] * len(PENDING))
-    fenced = f"WHERE {ids} AND {c['status']} = %s AND {c['dispatch']} = %s"
+    of_robot = f"FROM {robots} WHERE {r['id']} = {records}.{c['robot']}"
+    has_target = f"EXISTS (SELECT 1 {of_robot} AND {r['target_url']} <> '')"
+    fenced = f"WHERE {c['id']} IN ({', '.join(['%s'] * count)}) AND {c['status']} = %s AND {c['dispatch']} = %s"
+    taken = ", ".join([c["id"], c["cycle"], c["status"], c["source_id"], c["payload"], c["dispatch"]])
     statements = {
-        "robot_of": f"SELECT {r['name']}, {r['target_url']}, {r['target_secret']} FROM {robots} "
-        f"WHERE {r['id']} = (SELECT {c['robot']} FROM {records} WHERE {ids} LIMIT 1)",
-        "claim": f"UPDATE {records} SET {c['status']} = %s, {c['attempts']} = {c['attempts']} + 1, "
-        f"{c['started_at']} = %s, {c['lease_until']} = %s {fenced} RETURNING {c['id']}, {c['cycle']}, "
-        f"{c['source_id']}, {c['payload']}, {c['dispatch']}, {c['attempts']} - 1",
+        "take": f"UPDATE {records} SET {c['status']} = CASE WHEN {has_target} THEN %s ELSE %s END, "
+        f"{c['attempts']} = {c['attempts']} + 1, {c['started_at']} = %s, "
+        f"{c['finished_at']} = CASE WHEN {has_target} THEN {c['finished_at']} ELSE %s END, "
+        f"{c['lease_until']} = CASE WHEN {has_target} THEN %s ELSE NULL END {fenced} "
+        f"RETURNING {taken}, {c['attempts']} - 1, " + ", ".join(f"(SELECT {r[name]} {of_robot})" for name in ROBOT),
         "complete": f"UPDATE {records} SET {c['status']} = %s, {c['attempts']} = {c['attempts']} + 1, "
         f"{c['started_at']} = %s, {c['finished_at']} = %s, {c['lease_until']} = NULL {fenced} "
-        f"RETURNING {c['id']}, {c['cycle']}",
+        f"AND NOT {has_target} RETURNING {c['id']}, {c['cycle']}",
         "finish_done": f"UPDATE {records} SET {c['status']} = %s, {c['error']} = %s, {c['finished_at']} = %s, "
         f"{c['lease_until']} = NULL {fenced} RETURNING {c['id']}",
-        "any_pending": f"SELECT 1 FROM {records} WHERE {c['cycle']} = %s AND {c['status']} IN ({pending}) LIMIT 1",
+        "any_pending": f"SELECT 1 FROM {records} WHERE {c['cycle']} = %s "
+        f"AND {c['status']} IN ({', '.join(['%s'] * len(PENDING))}) LIMIT 1",
     }
     return statements[name]

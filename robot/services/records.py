@@ -68,14 +68,7 @@ def records_process(*, pairs: Sequence[Pair], stop_requested: Callable[[], bool]
     rest back as a new job.
     """
     result = ChunkResult()
-    robot = record_sql.robot_of([pk for pk, _ in pairs]) if pairs else None
-    if robot is None:  # every record is gone (a robot deleted with its history)
-        result.skipped = len(pairs)
-        return result
-    if robot["target_url"]:
-        _deliver_each([{"pk": pk, "dispatch": dispatch} for pk, dispatch in pairs], robot, result, stop_requested)
-    else:
-        _complete_without_target(pairs, result)
+    _deliver_each([{"pk": pk, "dispatch": dispatch} for pk, dispatch in pairs], result, stop_requested)
     for cycle_id in result.cycles:
         if cycle_id is not None:
             settle_if_complete(cycle_id)
@@ -86,33 +79,17 @@ def _fenced(row: dict[str, Any], status: str = Status.QUEUED) -> Any:
     return ProcessedRecord.objects.filter(pk=row["pk"], status=status, dispatch=row["dispatch"])
 
 
-def _complete_without_target(pairs: Sequence[Pair], result: ChunkResult) -> None:
-    """Nothing to deliver: each still-current record is done, in one statement per dispatch number."""
-    now = timezone.now()
-    for dispatch, ids in _by_dispatch(pairs).items():
-        for _, cycle_id in record_sql.complete(ids, dispatch=dispatch, now=now):
-            result.done += 1
-            result.cycles.add(cycle_id)
-    result.skipped = len(pairs) - result.done
-
-
-def _by_dispatch(pairs: Sequence[Pair]) -> dict[int, list[int]]:
-    groups: dict[int, list[int]] = {}
-    for pk, dispatch in pairs:
-        groups.setdefault(dispatch, []).append(pk)
-    return groups
-
-
-def _deliver_each(
-    rows: list[dict[str, Any]], robot: dict[str, Any], result: ChunkResult, stop_requested: Callable[[], bool]
-) -> None:
+def _deliver_each(rows: list[dict[str, Any]], result: ChunkResult, stop_requested: Callable[[], bool]) -> None:
     """Deliver the rows in sub-batches of ``ROBOT_DELIVERY_CONCURRENCY``; stop between sub-batches.
 
-    Each sub-batch's claim tells which of its rows are still this job's; nothing is read before it.
+    Each sub-batch's take tells which of its rows are still this job's; nothing is read before it.
     """
     started = renewed = time.monotonic()
     size = delivery.concurrency()
-    if len(rows) > size:  # only rows waiting for a later sub-batch need holding
+    if len(rows) > size:
+        # A robot without a target has nothing to deliver: its records are done in one statement. Others wait
+        # for a later sub-batch, held (reserved) meanwhile.
+        rows = _complete_without_target(rows, result)
         _reserve(rows)
     for index in range(0, len(rows), size):
         if time.monotonic() - started > chunk_budget() or stop_requested():
@@ -122,24 +99,45 @@ def _deliver_each(
         if time.monotonic() - renewed > RENEW_EVERY:
             _reserve(rows[index:])
             renewed = time.monotonic()
-        _deliver_batch(rows[index : index + size], robot, result)
+        _deliver_batch(rows[index : index + size], result)
+
+
+def _complete_without_target(rows: list[dict[str, Any]], result: ChunkResult) -> list[dict[str, Any]]:
+    """Mark done the records of a robot without a target, one statement per dispatch; return the other rows."""
+    now = timezone.now()
+    done: set[int] = set()
+    for dispatch, ids in _by_dispatch(rows).items():
+        for pk, cycle_id in record_sql.complete(ids, dispatch=dispatch, now=now):
+            done.add(pk)
+            result.cycles.add(cycle_id)
+    result.done += len(done)
+    return [row for row in rows if row["pk"] not in done]
+
+
+def _by_dispatch(rows: list[dict[str, Any]]) -> dict[int, list[int]]:
+    groups: dict[int, list[int]] = {}
+    for row in rows:
+        groups.setdefault(row["dispatch"], []).append(row["pk"])
+    return groups
 
 
 def _reserve(rows: list[dict[str, Any]]) -> None:
     # Outlasts one whole delivery plus the renewal period, so the hold never lapses while the job works.
     until = timezone.now() + timedelta(seconds=lease_seconds() + RENEW_EVERY)
-    for dispatch, ids in _by_dispatch([(row["pk"], row["dispatch"]) for row in rows]).items():
+    for dispatch, ids in _by_dispatch(rows).items():
         ProcessedRecord.objects.filter(pk__in=ids, status=Status.QUEUED, dispatch=dispatch).update(lease_until=until)
 
 
-def _deliver_batch(rows: list[dict[str, Any]], robot: dict[str, Any], result: ChunkResult) -> None:
-    """Claim, POST (concurrently) and record a sub-batch, counting each row's outcome in ``result``."""
-    claimed = delivery.claim(rows, now=timezone.now(), lease=lease_seconds())
-    result.skipped += len(rows) - len(claimed)
+def _deliver_batch(rows: list[dict[str, Any]], result: ChunkResult) -> None:
+    """Take, POST (concurrently) and record a sub-batch, counting each row's outcome in ``result``."""
+    taken = delivery.take(rows, now=timezone.now(), lease=lease_seconds())
+    result.skipped += len(rows) - len(taken)
+    result.cycles.update(row["cycle_id"] for row in taken)
+    claimed = [row for row in taken if row["status"] == Status.PROCESSING]
+    result.done += len(taken) - len(claimed)  # done by the take itself: their robot has no target
     if not claimed:
         return
-    result.cycles.update(row["cycle_id"] for row in claimed)
-    answers = delivery.post_all(claimed, robot, idempotency_key)
+    answers = delivery.post_all(claimed, claimed[0]["robot"], idempotency_key)
     delivered = [row for row, answer in zip(claimed, answers, strict=True) if _is_ok(row, answer)]
     finished = delivery.finish_done(delivered, now=timezone.now()) if delivered else set()
     if len(finished) < len(delivered):
