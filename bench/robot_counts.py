@@ -1,7 +1,7 @@
 """Count SQL statements and Redis commands per record, for docs/scaling.md, and profile a record worker.
 
 Everything runs in the bench process: the cycle's fan-out through ``services.cycle_run`` and its record jobs
-through a burst ``SimpleWorker``, so every statement and command is ours to count (Django's
+through a burst worker of the records role's class, so every statement and command is ours to count (Django's
 ``execute_wrapper``, Redis ``INFO commandstats`` deltas minus an idle burst worker's own commands).
 """
 
@@ -18,10 +18,12 @@ from typing import Any
 
 from django.db import connection
 from django.db.backends.signals import connection_created
+from django.utils.module_loading import import_string
 from redis import Redis
 from rq.worker import SimpleWorker
 
 from asyncportal import queues
+from bench.robot_procs import role_worker_class
 
 
 @dataclass
@@ -65,8 +67,14 @@ def redis_calls(redis: Redis) -> int:
 
 
 def drain_in_process() -> None:
+    """Drain the records queue in a burst worker of the records role's class, so what that class does around a
+    job (database hygiene) is counted too; RQ's ``SimpleWorker`` if that class forks (its children's statements
+    would escape the count)."""
     queue = queues.get_queue(queues.RECORDS)
-    worker = SimpleWorker([queue], connection=queue.connection, serializer=queue.serializer)
+    worker_class = import_string(role_worker_class())
+    if not issubclass(worker_class, SimpleWorker):
+        worker_class = SimpleWorker
+    worker = worker_class([queue], connection=queue.connection, serializer=queue.serializer)
     worker.work(burst=True, logging_level="WARNING")
 
 
@@ -104,7 +112,7 @@ def measure(*, records: int, chunk: int, target: str, source: str, make_robot: C
 
 
 def profile(*, records: int, chunk: int, target: str, source: str, make_robot: Callable[..., Any]) -> str:
-    """Drain one cycle's record jobs in a SimpleWorker under cProfile; return the top costs."""
+    """Drain one cycle's record jobs in process (``drain_in_process``) under cProfile; return the top costs."""
     from robot import services
 
     robot = make_robot(batch_size=records, chunk=chunk, target=target, source=source, token="profile")

@@ -105,7 +105,7 @@ def _rss(results: Results) -> None:
 
 
 def _counts(results: Results) -> None:
-    print("\nSQL statements and Redis commands per record (counted in process; jobs drained by a SimpleWorker)\n")
+    print("\nSQL statements and Redis commands per record (counted in process; jobs drained by the records class)\n")
     print("| chunk_size | target | SQL fan-out | SQL jobs | DB connects per job | Redis fan-out | Redis jobs |")
     print("|---|---|---|---|---|---|---|")
     for c in results.counts:

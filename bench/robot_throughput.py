@@ -66,7 +66,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="fewer records and a 20 s crowd (about half the time)")
     parser.add_argument("--worker-class", default=procs.role_worker_class(), help="the record pool's class")
     parser.add_argument("--counts", action="store_true", help="also count SQL/Redis per record (docs/scaling.md)")
-    parser.add_argument("--profile", action="store_true", help="also cProfile a SimpleWorker draining chunk-1 jobs")
+    parser.add_argument("--profile", action="store_true", help="also cProfile draining chunk-1 jobs in process")
     parser.add_argument("--only", choices=("all", "fanout"), default="all", help="fanout: only the fan-out figure")
     parser.add_argument(
         "--profile-fan-out", action="store_true", help="also pyinstrument one 10,000-record chunk-1 fan-out"

@@ -6,10 +6,9 @@ from collections.abc import Callable
 from functools import wraps
 from typing import ParamSpec, TypeVar
 
-from django.db import connections
 from rq import get_current_job
 
-from asyncportal.workers import stop_requested
+from asyncportal.workers import close_old_connections, stop_requested
 from robot import services
 
 P = ParamSpec("P")
@@ -32,19 +31,6 @@ def db_hygiene(job: Callable[P, R]) -> Callable[P, R]:
             close_old_connections()
 
     return run
-
-
-def close_old_connections() -> None:
-    """Django's ``close_old_connections``, except that a healthy SQLite connection is kept.
-
-    SQLite is a file with no server to restart, and its ``CONN_MAX_AGE`` of 0 would otherwise reopen it for
-    every job: measured, the close and reopen (PRAGMAs included) cost more than a one-record job's queries.
-    """
-    for conn in connections.all(initialized_only=True):
-        healthy = conn.connection is not None and not conn.errors_occurred and conn.get_autocommit()
-        if conn.vendor == "sqlite" and healthy and not conn.in_atomic_block:
-            continue
-        conn.close_if_unusable_or_obsolete()
 
 
 @db_hygiene

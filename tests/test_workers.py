@@ -7,6 +7,7 @@ import signal
 from typing import Any
 
 import pytest
+from django.db import connection
 from rq.job import Job, JobStatus
 from rq.queue import Queue
 
@@ -50,6 +51,21 @@ def test_a_burst_run_drains_the_queue_in_process_without_recycling(queue: Queue,
             signal.signal(sig, handler)
     assert [job.get_status(refresh=True) for job in jobs] == [JobStatus.FINISHED] * 3
     assert {(job.return_value() or {})["pid"] for job in jobs} == {os.getpid()}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_healthy_sqlite_connection_is_kept_from_job_to_job(queue: Queue) -> None:
+    if connection.vendor != "sqlite":
+        pytest.skip("other databases keep connections by CONN_MAX_AGE, as Django does")
+    jobs = [queue.enqueue("tests.worker_jobs.database_connection") for _ in range(3)]
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        RecyclingSimpleWorker([queue], connection=queue.connection, serializer=queue.serializer).work(burst=True)
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    # Closing it would checkpoint the WAL and reopening would rerun the PRAGMAs: both per job, for nothing.
+    assert len({job.return_value() for job in jobs}) == 1
 
 
 def test_a_job_past_its_timeout_fails_and_the_worker_takes_the_next(start_worker: StartWorker, queue: Queue) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 
+from django.db import connection
 from rq import get_current_job
 
 from asyncportal.workers import stop_requested
@@ -15,6 +16,13 @@ def whoami() -> dict[str, object]:
     job = get_current_job()
     assert job is not None
     return {"pid": os.getpid(), "worker": job.worker_name}
+
+
+def database_connection() -> int:
+    """Query the database; return the identity of the driver connection the query went through."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return id(connection.connection)
 
 
 def sleep(seconds: float) -> str:

@@ -1,4 +1,4 @@
-"""Delivering a sub-batch of a chunk at once: one fenced claim, concurrent POSTs, one fenced write of the done ones.
+"""Delivering a sub-batch of a chunk at once: one fenced take, concurrent POSTs, one fenced write of the done ones.
 
 The database work stays in the job's thread (Django connections are per thread); the worker threads only POST.
 Every delivery of a sub-batch starts after the claim, so the lease (the total POST deadline plus a margin)
@@ -16,12 +16,10 @@ from functools import cache
 from typing import Any
 
 from django.conf import settings
-from django.db.models import F
 
 from robot import clients
-from robot.models import ProcessedRecord
+from robot.services import record_sql
 
-Status = ProcessedRecord.Status
 Row = dict[str, Any]
 Answer = clients.PostOutcome | Exception  # what a POST gave: an outcome, or what it raised
 Key = Callable[[str, str], str]  # (robot name, source id) -> Idempotency-Key
@@ -32,32 +30,17 @@ def concurrency() -> int:
     return max(1, int(settings.ROBOT_DELIVERY_CONCURRENCY))
 
 
-def claim(rows: Sequence[Row], *, now: datetime, lease: float) -> list[Row]:
-    """Claim the rows still queued under their dispatch: one conditional UPDATE per dispatch number.
+def take(rows: Sequence[Row], *, now: datetime, lease: float) -> list[Row]:
+    """Take the rows still queued under their dispatch: one conditional UPDATE per dispatch number.
 
-    Return the rows this call claimed (a fenced read picks them out when another job took some).
+    Return the rows this call took, as the database holds them (another job may have taken some): claimed
+    (processing) when their robot has a target, done when it has none.
     """
-    claimed: list[Row] = []
+    taken: list[Row] = []
     for dispatch, group in _by_dispatch(rows).items():
         ids = [row["pk"] for row in group]
-        count = ProcessedRecord.objects.filter(pk__in=ids, status=Status.QUEUED, dispatch=dispatch).update(
-            status=Status.PROCESSING,
-            attempts=F("attempts") + 1,
-            started_at=now,
-            lease_until=now + timedelta(seconds=lease),
-        )
-        if count == len(ids):
-            claimed += group
-        elif count:
-            # Rows that were processing under this dispatch before could only be another job's claim: ours carry
-            # this call's start time.
-            mine = set(
-                ProcessedRecord.objects.filter(
-                    pk__in=ids, status=Status.PROCESSING, dispatch=dispatch, started_at=now
-                ).values_list("pk", flat=True)
-            )
-            claimed += [row for row in group if row["pk"] in mine]
-    return sorted(claimed, key=lambda row: row["pk"])
+        taken += record_sql.take(ids, dispatch=dispatch, now=now, lease_until=now + timedelta(seconds=lease))
+    return sorted(taken, key=lambda row: row["pk"])
 
 
 def post_all(rows: Sequence[Row], robot: dict[str, Any], key: Key) -> list[Answer]:
@@ -75,15 +58,7 @@ def finish_done(rows: Sequence[Row], *, now: datetime) -> set[int]:
     """Mark the delivered rows done, one fenced UPDATE per dispatch number; return the pks it changed."""
     changed: set[int] = set()
     for dispatch, group in _by_dispatch(rows).items():
-        ids = [row["pk"] for row in group]
-        fenced = ProcessedRecord.objects.filter(pk__in=ids, status=Status.PROCESSING, dispatch=dispatch)
-        count = fenced.update(status=Status.DONE, error="", finished_at=now, lease_until=None)
-        if count == len(ids):
-            changed.update(ids)
-        elif count:
-            # A newer dispatch took some of them away (their lease ran out): only the rest are ours.
-            done = ProcessedRecord.objects.filter(pk__in=ids, status=Status.DONE, dispatch=dispatch, finished_at=now)
-            changed.update(done.values_list("pk", flat=True))
+        changed |= record_sql.finish_done([row["pk"] for row in group], dispatch=dispatch, now=now)
     return changed
 
 

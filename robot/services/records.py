@@ -22,8 +22,8 @@ from django.utils import timezone
 from redis import RedisError
 
 from robot import clients
-from robot.models import PENDING, ProcessedRecord, RobotCycle
-from robot.services import chain, delivery, queueing
+from robot.models import ProcessedRecord, RobotCycle
+from robot.services import chain, delivery, queueing, record_sql
 
 logger = logging.getLogger(__name__)
 
@@ -68,90 +68,86 @@ def records_process(*, pairs: Sequence[Pair], stop_requested: Callable[[], bool]
     rest back as a new job.
     """
     result = ChunkResult()
-    rows = _live_rows(pairs)
-    result.skipped = len(pairs) - len(rows)
-    if not rows:
-        return result
-    robot = {key: rows[0][f"robot__{key}"] for key in ("name", "target_url", "target_secret")}
-    result.cycles = {row["cycle_id"] for row in rows}
-    if robot["target_url"]:
-        _deliver_each(rows, robot, result, stop_requested)
-    else:
-        _complete_without_target(rows, result)
+    _deliver_each([{"pk": pk, "dispatch": dispatch} for pk, dispatch in pairs], result, stop_requested)
     for cycle_id in result.cycles:
         if cycle_id is not None:
             settle_if_complete(cycle_id)
     return result
 
 
-def _live_rows(pairs: Sequence[Pair]) -> list[dict[str, Any]]:
-    wanted = dict(pairs)
-    # The robot's name and target come in the same query (a job's records all belong to one robot).
-    fields = ("pk", "robot_id", "cycle_id", "source_id", "payload", "dispatch", "attempts")
-    fields_of_robot = ("robot__name", "robot__target_url", "robot__target_secret")
-    found = ProcessedRecord.objects.filter(pk__in=list(wanted), status=Status.QUEUED).values(*fields, *fields_of_robot)
-    live = [row for row in found if row["dispatch"] == wanted[row["pk"]]]
-    return sorted(live, key=lambda row: row["pk"])
-
-
 def _fenced(row: dict[str, Any], status: str = Status.QUEUED) -> Any:
     return ProcessedRecord.objects.filter(pk=row["pk"], status=status, dispatch=row["dispatch"])
 
 
-def _complete_without_target(rows: list[dict[str, Any]], result: ChunkResult) -> None:
-    """Nothing to deliver: each still-current record is done, in one statement per dispatch number."""
-    now = timezone.now()
-    for dispatch in {row["dispatch"] for row in rows}:
-        ids = [row["pk"] for row in rows if row["dispatch"] == dispatch]
-        result.done += ProcessedRecord.objects.filter(pk__in=ids, status=Status.QUEUED, dispatch=dispatch).update(
-            status=Status.DONE, attempts=F("attempts") + 1, started_at=now, finished_at=now, lease_until=None
-        )
-    result.skipped += len(rows) - result.done
+def _deliver_each(rows: list[dict[str, Any]], result: ChunkResult, stop_requested: Callable[[], bool]) -> None:
+    """Deliver the rows in sub-batches of ``ROBOT_DELIVERY_CONCURRENCY``; stop between sub-batches.
 
-
-def _deliver_each(
-    rows: list[dict[str, Any]], robot: dict[str, Any], result: ChunkResult, stop_requested: Callable[[], bool]
-) -> None:
-    """Deliver the rows in sub-batches of ``ROBOT_DELIVERY_CONCURRENCY``; stop between sub-batches."""
-    started = time.monotonic()
-    _reserve(rows)
-    renewed = started
+    Each sub-batch's take tells which of its rows are still this job's; nothing is read before it.
+    """
+    started = renewed = time.monotonic()
     size = delivery.concurrency()
+    if len(rows) > size:
+        # A robot without a target has nothing to deliver: its records are done in one statement. Others wait
+        # for a later sub-batch, held (reserved) meanwhile.
+        rows = _complete_without_target(rows, result)
+        _reserve(rows)
     for index in range(0, len(rows), size):
         if time.monotonic() - started > chunk_budget() or stop_requested():
             result.handed_back = hand_back(rows[index:])
+            result.skipped += len(rows) - index - result.handed_back
             return
         if time.monotonic() - renewed > RENEW_EVERY:
             _reserve(rows[index:])
             renewed = time.monotonic()
-        for outcome in _deliver_batch(rows[index : index + size], robot):
-            setattr(result, outcome, getattr(result, outcome) + 1)
+        _deliver_batch(rows[index : index + size], result)
+
+
+def _complete_without_target(rows: list[dict[str, Any]], result: ChunkResult) -> list[dict[str, Any]]:
+    """Mark done the records of a robot without a target, one statement per dispatch; return the other rows."""
+    now = timezone.now()
+    done: set[int] = set()
+    for dispatch, ids in _by_dispatch(rows).items():
+        for pk, cycle_id in record_sql.complete(ids, dispatch=dispatch, now=now):
+            done.add(pk)
+            result.cycles.add(cycle_id)
+    result.done += len(done)
+    return [row for row in rows if row["pk"] not in done]
+
+
+def _by_dispatch(rows: list[dict[str, Any]]) -> dict[int, list[int]]:
+    groups: dict[int, list[int]] = {}
+    for row in rows:
+        groups.setdefault(row["dispatch"], []).append(row["pk"])
+    return groups
 
 
 def _reserve(rows: list[dict[str, Any]]) -> None:
     # Outlasts one whole delivery plus the renewal period, so the hold never lapses while the job works.
     until = timezone.now() + timedelta(seconds=lease_seconds() + RENEW_EVERY)
-    for dispatch in {row["dispatch"] for row in rows}:
-        ids = [row["pk"] for row in rows if row["dispatch"] == dispatch]
+    for dispatch, ids in _by_dispatch(rows).items():
         ProcessedRecord.objects.filter(pk__in=ids, status=Status.QUEUED, dispatch=dispatch).update(lease_until=until)
 
 
-def _deliver_batch(rows: list[dict[str, Any]], robot: dict[str, Any]) -> list[str]:
-    """Claim, POST (concurrently) and record a sub-batch; return the ``ChunkResult`` counter of each row."""
-    claimed = delivery.claim(rows, now=timezone.now(), lease=lease_seconds())
-    outcomes = ["skipped"] * (len(rows) - len(claimed))
+def _deliver_batch(rows: list[dict[str, Any]], result: ChunkResult) -> None:
+    """Take, POST (concurrently) and record a sub-batch, counting each row's outcome in ``result``."""
+    taken = delivery.take(rows, now=timezone.now(), lease=lease_seconds())
+    result.skipped += len(rows) - len(taken)
+    result.cycles.update(row["cycle_id"] for row in taken)
+    claimed = [row for row in taken if row["status"] == Status.PROCESSING]
+    result.done += len(taken) - len(claimed)  # done by the take itself: their robot has no target
     if not claimed:
-        return outcomes
-    answers = delivery.post_all(claimed, robot, idempotency_key)
+        return
+    answers = delivery.post_all(claimed, claimed[0]["robot"], idempotency_key)
     delivered = [row for row, answer in zip(claimed, answers, strict=True) if _is_ok(row, answer)]
     finished = delivery.finish_done(delivered, now=timezone.now()) if delivered else set()
     if len(finished) < len(delivered):
         logger.warning("record outcomes dropped, a newer dispatch owns them records=%s", len(delivered) - len(finished))
-    outcomes += ["done" if row["pk"] in finished else "skipped" for row in delivered]
+    result.done += len(finished)
+    result.skipped += len(delivered) - len(finished)
     for row, answer in zip(claimed, answers, strict=True):
         if not _is_ok(row, answer):
-            outcomes.append(_record_failure(row, answer))
-    return outcomes
+            outcome = _record_failure(row, answer)
+            setattr(result, outcome, getattr(result, outcome) + 1)
 
 
 def _is_ok(row: dict[str, Any], answer: delivery.Answer) -> bool:
@@ -255,7 +251,7 @@ def hand_back(rows: list[dict[str, Any]]) -> int:
 
 def settle_if_complete(cycle_id: int) -> bool:
     """End the fanned-out cycle once none of its records is pending; only then take the robot lock."""
-    if ProcessedRecord.objects.filter(cycle_id=cycle_id, status__in=PENDING).exists():
+    if record_sql.any_pending(cycle_id):
         return False
     robot_id = RobotCycle.objects.values_list("robot_id", flat=True).get(pk=cycle_id)
     with transaction.atomic():
