@@ -37,9 +37,8 @@ def stop_requested() -> bool:
 def close_old_connections() -> None:
     """Django's ``close_old_connections``, except that a healthy SQLite connection is kept.
 
-    SQLite is a file with no server to restart, and its ``CONN_MAX_AGE`` of 0 would otherwise reopen it for
-    every job: measured, the close (a WAL checkpoint) and reopen (PRAGMAs included) cost more than a one-record
-    job's queries.
+    SQLite is a file with no server to restart: closing it at ``CONN_MAX_AGE`` (or for every job, where that is
+    0) costs a WAL checkpoint and a reopen with its PRAGMAs, measured as more than a one-record job's queries.
     """
     for conn in connections.all(initialized_only=True):
         healthy = conn.connection is not None and not conn.errors_occurred and conn.get_autocommit()
