@@ -76,7 +76,13 @@ def process(cmd: tuple[str, ...], environ: dict[str, str]) -> Iterator[subproces
         yield proc
     finally:
         proc.terminate()
-        proc.wait(30)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            # Seen once (a SimpleWorker after its last job): the figures are taken; do not lose the run for it.
+            print(f"warning: {' '.join(cmd[:4])} did not stop within 30 s of SIGTERM; killed", file=sys.stderr)
+            proc.kill()
+            proc.wait()
 
 
 def wait_until(predicate: Callable[[], object], what: str, timeout: float = 30) -> None:
