@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import ipaddress
+import sqlite3
 from typing import Any
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
+from django.db import connections
 
 from robot import outbound
 
 MIN_TOKEN_LENGTH = 32
 MAX_DELIVERY_CONCURRENCY = 64  # threads (and connections) per record worker process
+MIN_SQLITE = (3, 35, 0)  # UPDATE/INSERT … RETURNING (robot/services/record_sql.py, rows.py); Django accepts 3.31
 
 
 @register()
@@ -54,7 +57,7 @@ def robot_settings_check(app_configs: Any = None, **kwargs: Any) -> list[CheckMe
         validate_slug(settings.DEFAULT_ROBOT)
     except ValidationError:
         problems.append(Error("DEFAULT_ROBOT must be a robot name (a slug).", id="robot.E006"))
-    problems += _outbound_problems()
+    problems += _outbound_problems() + sqlite_problems(sqlite3.sqlite_version_info)
     if settings.RQ_JOB_TIMEOUT < 2 * settings.ROBOT_FETCH_TIMEOUT + 30:
         problems.append(
             Warning(
@@ -64,6 +67,17 @@ def robot_settings_check(app_configs: Any = None, **kwargs: Any) -> list[CheckMe
             )
         )
     return problems
+
+
+def sqlite_problems(version: tuple[int, int, int]) -> list[CheckMessage]:
+    """The record path's statements need ``RETURNING``: refuse an SQLite library too old for it."""
+    uses_sqlite = any(connections[alias].vendor == "sqlite" for alias in connections)
+    if not uses_sqlite or version >= MIN_SQLITE:
+        return []
+    found, needed = ".".join(map(str, version)), ".".join(map(str, MIN_SQLITE))
+    hint = "Use a Python built against a newer libsqlite3 (the image's Debian trixie has one), or PostgreSQL."
+    message = f"SQLite {found} is too old for the robot's record path; it needs {needed}."
+    return [Error(message, hint=hint, id="robot.E011")]
 
 
 @register(deploy=True)

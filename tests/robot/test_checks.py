@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import override_settings
 
-from robot.checks import robot_settings_check
+from robot.checks import robot_settings_check, sqlite_problems
 
 
 def ids() -> set[str]:
@@ -40,3 +40,8 @@ def test_bad_setting_is_reported(overrides: dict[str, object], check_id: str) ->
 def test_a_short_token_is_tolerated_while_debugging() -> None:
     with override_settings(ROBOT_API_TOKEN="short", DEBUG=True):
         assert ids() == set()
+
+
+def test_an_sqlite_without_returning_is_refused() -> None:
+    assert [problem.id for problem in sqlite_problems((3, 34, 1))] == ["robot.E011"]
+    assert sqlite_problems((3, 35, 0)) == []
