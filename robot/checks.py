@@ -57,7 +57,8 @@ def robot_settings_check(app_configs: Any = None, **kwargs: Any) -> list[CheckMe
         validate_slug(settings.DEFAULT_ROBOT)
     except ValidationError:
         problems.append(Error("DEFAULT_ROBOT must be a robot name (a slug).", id="robot.E006"))
-    problems += _outbound_problems() + sqlite_problems(sqlite3.sqlite_version_info)
+    vendors = {connections[alias].vendor for alias in connections}
+    problems += _outbound_problems() + sqlite_problems(sqlite3.sqlite_version_info, vendors)
     if settings.RQ_JOB_TIMEOUT < 2 * settings.ROBOT_FETCH_TIMEOUT + 30:
         problems.append(
             Warning(
@@ -69,10 +70,9 @@ def robot_settings_check(app_configs: Any = None, **kwargs: Any) -> list[CheckMe
     return problems
 
 
-def sqlite_problems(version: tuple[int, int, int]) -> list[CheckMessage]:
-    """The record path's statements need ``RETURNING``: refuse an SQLite library too old for it."""
-    uses_sqlite = any(connections[alias].vendor == "sqlite" for alias in connections)
-    if not uses_sqlite or version >= MIN_SQLITE:
+def sqlite_problems(version: tuple[int, int, int], vendors: set[str]) -> list[CheckMessage]:
+    """The record path's statements need ``RETURNING``: refuse an SQLite library too old for it, if in use."""
+    if "sqlite" not in vendors or version >= MIN_SQLITE:
         return []
     found, needed = ".".join(map(str, version)), ".".join(map(str, MIN_SQLITE))
     hint = "Use a Python built against a newer libsqlite3 (the image's Debian trixie has one), or PostgreSQL."

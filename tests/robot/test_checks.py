@@ -43,5 +43,9 @@ def test_a_short_token_is_tolerated_while_debugging() -> None:
 
 
 def test_an_sqlite_without_returning_is_refused() -> None:
-    assert [problem.id for problem in sqlite_problems((3, 34, 1))] == ["robot.E011"]
-    assert sqlite_problems((3, 35, 0)) == []
+    assert [problem.id for problem in sqlite_problems((3, 34, 1), {"sqlite"})] == ["robot.E011"]
+    assert sqlite_problems((3, 35, 0), {"sqlite"}) == []
+
+
+def test_an_old_sqlite_library_does_not_matter_when_no_database_is_sqlite() -> None:
+    assert sqlite_problems((3, 34, 1), {"postgresql"}) == []
