@@ -36,6 +36,16 @@ def meta_pid(job: Job) -> int:
     return int(wait_for(lambda: job.get_meta(refresh=True).get("pid") or 0, timeout=30, message="job started"))
 
 
+def burst_in_process(queue: Queue) -> None:
+    """Drain ``queue`` with a burst ``RecyclingSimpleWorker`` here, then give pytest its signal handlers back."""
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        RecyclingSimpleWorker([queue], connection=queue.connection, serializer=queue.serializer).work(burst=True)
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+
+
 def test_stop_requested_is_false_outside_a_worker() -> None:
     assert stop_requested() is False
 
@@ -43,12 +53,7 @@ def test_stop_requested_is_false_outside_a_worker() -> None:
 def test_a_burst_run_drains_the_queue_in_process_without_recycling(queue: Queue, settings: Any) -> None:
     settings.RQ_WORKER_MAX_JOBS = 2
     jobs = [queue.enqueue("tests.worker_jobs.whoami") for _ in range(3)]
-    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        RecyclingSimpleWorker([queue], connection=queue.connection, serializer=queue.serializer).work(burst=True)
-    finally:
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
+    burst_in_process(queue)
     assert [job.get_status(refresh=True) for job in jobs] == [JobStatus.FINISHED] * 3
     assert {(job.return_value() or {})["pid"] for job in jobs} == {os.getpid()}
 
@@ -58,12 +63,7 @@ def test_a_healthy_sqlite_connection_is_kept_from_job_to_job(queue: Queue) -> No
     if connection.vendor != "sqlite":
         pytest.skip("other databases keep connections by CONN_MAX_AGE, as Django does")
     jobs = [queue.enqueue("tests.worker_jobs.database_connection") for _ in range(3)]
-    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        RecyclingSimpleWorker([queue], connection=queue.connection, serializer=queue.serializer).work(burst=True)
-    finally:
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
+    burst_in_process(queue)
     # Closing it would checkpoint the WAL and reopening would rerun the PRAGMAs: both per job, for nothing.
     assert len({job.return_value() for job in jobs}) == 1
 
