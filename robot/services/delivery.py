@@ -37,7 +37,7 @@ def take(rows: Sequence[Row], *, now: datetime, lease: float) -> list[Row]:
     (processing) when their robot has a target, done when it has none.
     """
     taken: list[Row] = []
-    for dispatch, group in _by_dispatch(rows).items():
+    for dispatch, group in by_dispatch(rows).items():
         ids = [row["pk"] for row in group]
         taken += record_sql.take(ids, dispatch=dispatch, now=now, lease_until=now + timedelta(seconds=lease))
     return sorted(taken, key=lambda row: row["pk"])
@@ -57,7 +57,7 @@ def post_all(rows: Sequence[Row], robot: dict[str, Any], key: Key) -> list[Answe
 def finish_done(rows: Sequence[Row], *, now: datetime) -> set[int]:
     """Mark the delivered rows done, one fenced UPDATE per dispatch number; return the pks it changed."""
     changed: set[int] = set()
-    for dispatch, group in _by_dispatch(rows).items():
+    for dispatch, group in by_dispatch(rows).items():
         changed |= record_sql.finish_done([row["pk"] for row in group], dispatch=dispatch, now=now)
     return changed
 
@@ -72,7 +72,8 @@ def _post(row: Row, robot: dict[str, Any], key: Key) -> Answer:
         return exc
 
 
-def _by_dispatch(rows: Sequence[Row]) -> dict[int, list[Row]]:
+def by_dispatch(rows: Sequence[Row]) -> dict[int, list[Row]]:
+    """Group rows by their dispatch number: each fenced statement names one."""
     groups: dict[int, list[Row]] = {}
     for row in rows:
         groups.setdefault(row["dispatch"], []).append(row)

@@ -106,7 +106,7 @@ def _complete_without_target(rows: list[dict[str, Any]], result: ChunkResult) ->
     """Mark done the records of a robot without a target, one statement per dispatch; return the other rows."""
     now = timezone.now()
     done: set[int] = set()
-    for dispatch, ids in _by_dispatch(rows).items():
+    for dispatch, ids in _ids_by_dispatch(rows).items():
         for pk, cycle_id in record_sql.complete(ids, dispatch=dispatch, now=now):
             done.add(pk)
             result.cycles.add(cycle_id)
@@ -114,17 +114,14 @@ def _complete_without_target(rows: list[dict[str, Any]], result: ChunkResult) ->
     return [row for row in rows if row["pk"] not in done]
 
 
-def _by_dispatch(rows: list[dict[str, Any]]) -> dict[int, list[int]]:
-    groups: dict[int, list[int]] = {}
-    for row in rows:
-        groups.setdefault(row["dispatch"], []).append(row["pk"])
-    return groups
+def _ids_by_dispatch(rows: list[dict[str, Any]]) -> dict[int, list[int]]:
+    return {dispatch: [row["pk"] for row in group] for dispatch, group in delivery.by_dispatch(rows).items()}
 
 
 def _reserve(rows: list[dict[str, Any]]) -> None:
     # Outlasts one whole delivery plus the renewal period, so the hold never lapses while the job works.
     until = timezone.now() + timedelta(seconds=lease_seconds() + RENEW_EVERY)
-    for dispatch, ids in _by_dispatch(rows).items():
+    for dispatch, ids in _ids_by_dispatch(rows).items():
         ProcessedRecord.objects.filter(pk__in=ids, status=Status.QUEUED, dispatch=dispatch).update(lease_until=until)
 
 
