@@ -144,6 +144,9 @@ ROBOT_POST_TIMEOUT = env.int_("ROBOT_POST_TIMEOUT", 10)
 ROBOT_RECORD_RETRIES = env.int_("ROBOT_RECORD_RETRIES", 3)
 # How many records of one chunk a record worker POSTs at once (1 = one after the other).
 ROBOT_DELIVERY_CONCURRENCY = env.int_("ROBOT_DELIVERY_CONCURRENCY", 8)
+# PostgreSQL: whether a record's claim and outcome wait for the WAL flush (robot/services/record_sql.py). Off, a
+# database crash may forget the last moments of record progress, which is re-sent under the same Idempotency-Key.
+ROBOT_RECORD_SYNCHRONOUS_COMMIT = env.bool_("ROBOT_RECORD_SYNCHRONOUS_COMMIT", False)
 # Where robots may connect (docs/security.md): "public" refuses private, loopback, link-local, multicast,
 # reserved and other non-public addresses; "any" allows them. Both refuse cloud metadata endpoints unless the
 # allow-list (addresses, CIDRs, host names) names them.

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.db import connection, transaction
+from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from robot.models import ProcessedRecord, Robot, RobotCycle
@@ -106,3 +110,47 @@ def test_any_pending_sees_queued_and_processing_records_of_its_cycle_only() -> N
     record_sql.take([second.pk], dispatch=1, now=now, lease_until=now + LEASE)
     assert not record_sql.any_pending(cycle.pk)
     assert not record_sql.any_pending(other.pk)
+
+
+postgresql_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="synchronous_commit is PostgreSQL's")
+
+
+def sent(action: Callable[[], object]) -> list[str]:
+    with CaptureQueriesContext(connection) as queries:
+        action()
+    return [query["sql"] for query in queries.captured_queries]
+
+
+def synchronous_commit() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        (value,) = cursor.fetchone()
+    return str(value)
+
+
+@postgresql_only
+def test_record_writes_in_autocommit_skip_the_wal_flush_for_their_own_transaction_only() -> None:
+    first, second = with_records(2)
+    now = timezone.now()
+    (take,) = sent(lambda: record_sql.take([first.pk], dispatch=1, now=now, lease_until=now + LEASE))
+    assert take.endswith("; SET LOCAL synchronous_commit TO OFF")
+    (finish,) = sent(lambda: record_sql.finish_done([first.pk], dispatch=1, now=now))
+    assert finish.endswith("; SET LOCAL synchronous_commit TO OFF")
+    # The rows the write took still come back, and the session keeps the server's setting.
+    assert state(first)["status"] == "done"
+    assert synchronous_commit() == "on"
+    (pending,) = sent(lambda: record_sql.any_pending(first.cycle_id))
+    assert "synchronous_commit" not in pending
+    with transaction.atomic():
+        (inside,) = sent(lambda: record_sql.take([second.pk], dispatch=1, now=now, lease_until=now + LEASE))
+    assert "synchronous_commit" not in inside, "a caller's transaction must keep its durability"
+
+
+@postgresql_only
+@override_settings(ROBOT_RECORD_SYNCHRONOUS_COMMIT=True)
+def test_record_writes_wait_for_the_wal_flush_when_configured_to() -> None:
+    (record,) = with_records(1)
+    now = timezone.now()
+    (take,) = sent(lambda: record_sql.take([record.pk], dispatch=1, now=now, lease_until=now + LEASE))
+    assert "synchronous_commit" not in take
+    assert state(record)["status"] == "processing"
