@@ -139,7 +139,8 @@ def test_record_writes_in_autocommit_skip_the_wal_flush_for_their_own_transactio
     # The rows the write took still come back, and the session keeps the server's setting.
     assert state(first)["status"] == "done"
     assert synchronous_commit() == "on"
-    (pending,) = sent(lambda: record_sql.any_pending(first.cycle_id))
+    cycle = RobotCycle.objects.get()
+    (pending,) = sent(lambda: record_sql.any_pending(cycle.pk))
     assert "synchronous_commit" not in pending
     with transaction.atomic():
         (inside,) = sent(lambda: record_sql.take([second.pk], dispatch=1, now=now, lease_until=now + LEASE))
