@@ -20,6 +20,8 @@ from rq.queue import Queue
 from rq.worker import DequeueStrategy, SimpleWorker
 from rq.worker import Worker as RQWorker
 
+from asyncportal.dbhealth import skip_needless_health_checks
+
 # Set by the worker's SIGTERM/SIGINT handler. A signal handler runs in the main thread, where SimpleWorker
 # also runs the job, so a plain module global is enough.
 _shutdown_requested = False
@@ -35,7 +37,8 @@ def stop_requested() -> bool:
 
 
 def close_old_connections() -> None:
-    """Django's ``close_old_connections``, except that a healthy SQLite connection is kept.
+    """Django's ``close_old_connections``, except that a healthy SQLite connection is kept, and a quiet
+    PostgreSQL one is not health-checked again (``asyncportal.dbhealth``).
 
     SQLite is a file with no server to restart: closing it at ``CONN_MAX_AGE`` (or for every job, where that is
     0) costs a WAL checkpoint and a reopen with its PRAGMAs, measured as more than a one-record job's queries.
@@ -45,6 +48,7 @@ def close_old_connections() -> None:
         if conn.vendor == "sqlite" and healthy and not conn.in_atomic_block:
             continue
         conn.close_if_unusable_or_obsolete()
+    skip_needless_health_checks()
 
 
 # RQ doubles its wait between attempts to reach a Redis that has gone, up to 60 s: after a 30 s outage the

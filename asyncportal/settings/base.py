@@ -31,6 +31,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First, so probes answer before host validation and the SSL redirect (pods probe by IP, over HTTP).
     "asyncportal.health.HealthCheckMiddleware",
+    # Skips Django's per-request "SELECT 1" on a quiet PostgreSQL connection (after the probes, which check).
+    "asyncportal.dbhealth.QuietConnectionMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
