@@ -5,7 +5,7 @@ Always a private Redis (the bench empties its queues); SQLite in a temporary dir
 it answers at 127.0.0.1:5432 (database ``asyncportal_bench``, dropped and re-created).
 
 1. Intake over HTTP (gunicorn, ``asyncportal/gunicorn.conf.py``, WEB_CONCURRENCY=2) at 4 and 32 client threads:
-   POST /api/registrations/ (validate, store, enqueue after commit) vs a bare Django view.
+   POST /api/registrations/ (validate, store, enqueue after commit) vs a bare Django view, in alternating rounds.
 2. Submit → job start: one idle worker (``WORKER_COMMAND``, once per class in ``WORKER_CLASSES``); POST and time
    until RQ's ``started_at`` of the registration job, vs a raw ``Queue.enqueue`` of a no-op job on the same worker.
 """
@@ -45,6 +45,9 @@ WORKER_CLASSES = ("rq.worker.SimpleWorker", "rq.worker.Worker")
 POSTGRES = "postgres://postgres@127.0.0.1:5432/"
 POSTGRES_DB = "asyncportal_bench"
 PERSON = {"first_name": "Bench", "last_name": "Mark", "phone": "+380501234567"}
+# Each intake figure is this many alternating bare/POST rounds (see ``alternate``).
+ROUNDS = 5
+Measured = tuple[float, list[float]]  # (seconds, per-request latencies)
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -195,20 +198,36 @@ def bench_database(label: str, environ: dict[str, str], args: argparse.Namespace
                 measured = start_latencies(base, connection, args.submissions, hammer)
             starts.append(start_rows(label, worker_class, measured))
         for clients in CLIENTS:
-            bare = hammer.run(f"{base}/bench/bare/", args.requests, clients, post=False)
-            post = hammer.run(f"{base}/api/registrations/", args.requests, clients, post=True)
-            intake.append(intake_rows(label, clients, args.requests, bare, post))
+            intake.append(intake_rows(label, clients, *alternate(hammer, base, args.requests, clients)))
     return intake, starts
 
 
-def intake_rows(
-    label: str, clients: int, requests: int, bare: tuple[float, list[float]], post: tuple[float, list[float]]
-) -> str:
+def alternate(hammer: Hammer, base: str, requests: int, clients: int) -> tuple[Measured, Measured, list[float]]:
+    """Measure the bare view and the intake in ``ROUNDS`` alternating rounds of ``requests / ROUNDS`` each.
+
+    On a machine whose speed drifts (a shared VM host), one long run of each puts them in different weather;
+    rounds seconds apart keep each pair in the same. Return both totals and every round's req/s ratio.
+    """
+    per_round = max(clients, requests // ROUNDS)
+    bare: Measured = (0.0, [])
+    post: Measured = (0.0, [])
+    ratios: list[float] = []
+    for _ in range(ROUNDS):
+        bare_s, bare_lat = hammer.run(f"{base}/bench/bare/", per_round, clients, post=False)
+        post_s, post_lat = hammer.run(f"{base}/api/registrations/", per_round, clients, post=True)
+        bare = (bare[0] + bare_s, bare[1] + bare_lat)
+        post = (post[0] + post_s, post[1] + post_lat)
+        ratios.append(bare_s / post_s)
+    return bare, post, ratios
+
+
+def intake_rows(label: str, clients: int, bare: Measured, post: Measured, ratios: list[float]) -> str:
     (bare_s, bare_lat), (post_s, post_lat) = bare, post
-    bare_rate, post_rate = requests / bare_s, requests / post_s
+    bare_rate, post_rate = len(bare_lat) / bare_s, len(post_lat) / post_s
     bare_p99, post_p99 = percentile(bare_lat, 0.99), percentile(post_lat, 0.99)
+    spread = f"{min(ratios):.2f}–{max(ratios):.2f}"
     cells = [
-        ("GET bare view (anchor)", bare_rate, bare_lat, bare_p99, "anchor", "anchor"),
+        ("GET bare view (anchor)", bare_rate, bare_lat, bare_p99, "anchor", "anchor", ""),
         (
             "POST /api/registrations/",
             post_rate,
@@ -216,12 +235,13 @@ def intake_rows(
             post_p99,
             f"{post_rate / bare_rate:.2f}",
             f"{post_p99 / bare_p99:.2f}",
+            f"{statistics.median(ratios):.2f} ({spread})",
         ),
     ]
     return "\n".join(
         f"| {label} | {clients} | {name} | {rate:.1f} | {statistics.median(lat) * 1000:.1f} | {p99 * 1000:.1f} "
-        f"| {rate_ratio} | {p99_ratio} |"
-        for name, rate, lat, p99, rate_ratio, p99_ratio in cells
+        f"| {rate_ratio} | {p99_ratio} | {rounds} |"
+        for name, rate, lat, p99, rate_ratio, p99_ratio, rounds in cells
     )
 
 
@@ -236,7 +256,7 @@ def start_rows(label: str, worker_class: str, measured: dict[str, list[float]]) 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--requests", type=int, default=600, help="requests per intake measurement")
+    parser.add_argument("--requests", type=int, default=1500, help="requests per intake measurement (all rounds)")
     parser.add_argument("--submissions", type=int, default=200, help="jobs per job-start measurement")
     args = parser.parse_args()
     intake, starts = [], []
@@ -259,9 +279,12 @@ def main() -> int:
                 starts.extend(rows[1])
         finally:
             server.stop()
-    print(f"Intake over HTTP: gunicorn sync, WEB_CONCURRENCY={WEB_CONCURRENCY}, {args.requests} requests each\n")
-    print("| database | clients | view | req/s | p50 ms | p99 ms | req/s ratio | p99 ratio |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(
+        f"Intake over HTTP: gunicorn sync, WEB_CONCURRENCY={WEB_CONCURRENCY}, {args.requests} requests each, "
+        f"in {ROUNDS} alternating rounds\n"
+    )
+    print("| database | clients | view | req/s | p50 ms | p99 ms | req/s ratio | p99 ratio | rounds: median (range) |")
+    print("|---|---|---|---|---|---|---|---|---|")
     print("\n".join(intake))
     print(f"\nSubmit → job start, one idle worker, one job at a time, {args.submissions} each\n")
     print("| database | worker class | path | jobs | p50 ms | p99 ms |")

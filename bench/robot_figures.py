@@ -191,7 +191,10 @@ def counts(results: Results, source: str, target: str, *, profile: bool) -> None
             )
             results.counts.append(found)
     if profile:
-        results.profile = robot_counts.profile(records=1000, chunk=1, target="", source=source, make_robot=make_robot)
+        for target_url in ("", target):
+            results.profile += robot_counts.profile(
+                records=1000, chunk=1, target=target_url, source=source, make_robot=make_robot
+            )
         # The chunked-with-target path too: what its job's thread waits on (POSTs run in other threads).
         results.profile += robot_counts.profile(
             records=2000, chunk=50, target=target, source=source, make_robot=make_robot

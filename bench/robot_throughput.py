@@ -51,7 +51,8 @@ class Sizes:
 class Results:
     database: str
     worker_class: str
-    anchors: dict[int, float] = field(default_factory=dict)  # processes -> raw RQ jobs/s
+    anchors: dict[int, float] = field(default_factory=dict)  # processes -> raw RQ jobs/s (mean of the pair)
+    anchor_pairs: dict[int, tuple[float, float]] = field(default_factory=dict)  # before and after the chunk-1 runs
     rates: dict[tuple[int, int, bool], float] = field(default_factory=dict)  # (processes, chunk, target) -> rec/s
     fan_out: dict[str, tuple[float, float]] = field(default_factory=dict)  # label -> (seconds, stored seconds)
     gaps: dict[str, list[float]] = field(default_factory=dict)
@@ -150,23 +151,39 @@ def _measure(stack: ExitStack, tmp: Path, args: argparse.Namespace, sizes: Sizes
         return
     stack.enter_context(procs.robot_worker(tmp))
     for workers in (1, 2):
-        with procs.record_pool(tmp, workers, procs.SIMPLE):
-            figures.wait_workers(workers)
-            results.anchors[workers] = figures.anchor_rate(sizes.chunk1_records)
+        # The anchor brackets the chunk-1 runs (before and after, their mean is the anchor): on a host whose
+        # speed drifts, one anchor measured first can sit in other weather than the runs it is compared with.
+        before = _anchor(tmp, workers, sizes)
         with procs.record_pool(tmp, workers, args.worker_class) as pool:
             figures.wait_workers(workers)
             for target_url in ("", target):
                 figures.cycle_rate(results, source, target_url, workers, 1, sizes.chunk1_records)
-            if workers == 2:
+            _peak_rss(results, pool)
+        results.anchor_pairs[workers] = (before, _anchor(tmp, workers, sizes))
+        results.anchors[workers] = sum(results.anchor_pairs[workers]) / 2
+        if workers == 2:
+            with procs.record_pool(tmp, workers, args.worker_class) as pool:
+                figures.wait_workers(workers)
                 for chunk in (50, 200):
                     for target_url in ("", target):
                         figures.cycle_rate(results, source, target_url, workers, chunk, sizes.chunked_records)
                 with procs.sweeper(tmp):
                     figures.gaps(results, source, sizes)
-            results.rss["record worker"] = max(
-                results.rss.get("record worker", 0.0), procs.peak_rss_mb(pool, children_only=True)
-            )
+                _peak_rss(results, pool)
     results.rss["web worker"] = procs.peak_rss_mb(web, children_only=True)
+
+
+def _anchor(tmp: Path, workers: int, sizes: Sizes) -> float:
+    from bench import robot_figures as figures
+
+    with procs.record_pool(tmp, workers, procs.SIMPLE):
+        figures.wait_workers(workers)
+        return figures.anchor_rate(sizes.chunk1_records)
+
+
+def _peak_rss(results: Results, pool: Any) -> None:
+    peak = procs.peak_rss_mb(pool, children_only=True)
+    results.rss["record worker"] = max(results.rss.get("record worker", 0.0), peak)
 
 
 if __name__ == "__main__":
