@@ -87,6 +87,8 @@ def _flush_skippable() -> bool:
         connection.vendor == "postgresql"
         and not settings.ROBOT_RECORD_SYNCHRONOUS_COMMIT
         and not connection.in_atomic_block
+        # Server-side binding (an opt-in of Django's PostgreSQL backend) allows one statement per execute.
+        and not connection.settings_dict.get("OPTIONS", {}).get("server_side_binding")
     )
 
 

@@ -155,3 +155,12 @@ def test_record_writes_wait_for_the_wal_flush_when_configured_to() -> None:
     (take,) = sent(lambda: record_sql.take([record.pk], dispatch=1, now=now, lease_until=now + LEASE))
     assert "synchronous_commit" not in take
     assert state(record)["status"] == "processing"
+
+
+@postgresql_only
+def test_record_writes_send_one_statement_under_server_side_binding(monkeypatch: pytest.MonkeyPatch) -> None:
+    (record,) = with_records(1)
+    monkeypatch.setitem(connection.settings_dict, "OPTIONS", {"server_side_binding": True})
+    now = timezone.now()
+    (take,) = sent(lambda: record_sql.take([record.pk], dispatch=1, now=now, lease_until=now + LEASE))
+    assert "synchronous_commit" not in take
