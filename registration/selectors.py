@@ -8,6 +8,9 @@ from typing import NamedTuple
 
 from django.contrib.auth import get_user_model
 from django.db import connection, models
+from django.db.models import Value
+from django.db.models.functions import Upper
+from django.db.models.lookups import Exact
 
 from registration.models import ACTIVE, Registration
 
@@ -63,3 +66,10 @@ def taken(*, login: str | None, email: str | None) -> Taken:
         cursor.execute(_taken_sql(), [login, login, email])
         account, login_in_flight, email_in_flight = cursor.fetchone()
     return Taken(login=bool(account or login_in_flight), email=bool(email_in_flight))
+
+
+def account_exists(*, login: str) -> bool:
+    """Return whether an account holds ``login``, compared as ``taken`` does (answered by the UPPER index)."""
+    user_model = get_user_model()
+    same = Exact(Upper(user_model.USERNAME_FIELD), Upper(Value(login)))
+    return bool(user_model.objects.filter(same).exists())

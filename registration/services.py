@@ -183,7 +183,7 @@ def _held(registration_id: uuid.UUID | str, job_id: str) -> QuerySet[Registratio
 def _attach_user(registration: Registration) -> bool:
     """Create the account for ``registration``; return False when its login belongs to someone else."""
     user_model = get_user_model()
-    if user_model.objects.filter(username__iexact=registration.login).exists():
+    if selectors.account_exists(login=registration.login):
         return False
     # No password: create_user stores an unusable one; the person sets theirs through a reset link.
     registration.user = user_model.objects.create_user(

@@ -3,6 +3,9 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import User
 from django.db import connection
+from django.db.models import Value
+from django.db.models.functions import Upper
+from django.db.models.lookups import Exact
 from django.test.utils import CaptureQueriesContext
 
 from registration import selectors
@@ -57,3 +60,30 @@ def test_taken_matches_an_address_with_non_ascii_letters() -> None:
     # SQLite's lower() folds ASCII only, PostgreSQL's every letter; the ASCII part folds on both.
     assert selectors.taken(login=None, email="ÉLODIE@example.com").email
     assert selectors.taken(login=None, email="Élodie@EXAMPLE.com").email
+
+
+def _plan(sql: str, params: list[str]) -> str:
+    """The database's plan for ``sql``, with sequential scans ruled out where the database allows it."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # A test table is tiny, so the planner would rightly scan it; off, it must use an index if one fits.
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute(f"EXPLAIN {sql}", params)
+        else:
+            cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
+        return "\n".join(" ".join(str(cell) for cell in row) for row in cursor.fetchall())
+
+
+def test_taken_finds_an_account_through_the_login_index_not_a_table_scan() -> None:
+    plan = _plan(selectors._taken_sql(), ["ada", "ada", "ada@example.com"])
+    assert "registration_account_login_upper" in plan, plan
+    assert "SCAN auth_user" not in plan and "Seq Scan on auth_user" not in plan, plan
+
+
+def test_account_exists_uses_the_login_index_and_ignores_case() -> None:
+    User.objects.create_user(username="Grace_H")
+    query = User.objects.filter(Exact(Upper("username"), Upper(Value("x"))))
+    sql, params = query.query.sql_with_params()
+    assert "registration_account_login_upper" in _plan(sql, [str(param) for param in params])
+    assert selectors.account_exists(login="gRACE_h")
+    assert not selectors.account_exists(login="grace")
