@@ -83,6 +83,11 @@ def database(default_sqlite: Path) -> dict[str, Any]:
             "timeout": 30,
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
+    if config["ENGINE"] == "django.db.backends.postgresql":
+        # Django turns psycopg's prepared statements off (for poolers); its own cursors bind on the client and never
+        # prepare anyway, so this reaches only asyncportal.prepared's server-binding cursor. 0 turns it off.
+        threshold = int_("DATABASE_PREPARE_THRESHOLD", 5)
+        config.setdefault("OPTIONS", {}).setdefault("prepare_threshold", threshold if threshold > 0 else None)
     # Kept on SQLite too: opening the file (its PRAGMAs) and closing it (the last close checkpoints the WAL)
     # cost a web request more than its own queries did.
     config.setdefault("CONN_MAX_AGE", int_("DATABASE_CONN_MAX_AGE", 60))

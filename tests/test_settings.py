@@ -94,6 +94,16 @@ def test_env_database_keeps_connections_open_on_sqlite_and_postgres(monkeypatch:
     assert (config["CONN_MAX_AGE"], config["CONN_HEALTH_CHECKS"]) == (30, True)
 
 
+@pytest.mark.parametrize(("raw", "threshold"), [("", 5), ("3", 3), ("0", None)])
+def test_env_database_lets_postgres_prepare_repeated_statements_unless_turned_off(
+    monkeypatch: pytest.MonkeyPatch, raw: str, threshold: int | None
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgres://app@db:5432/app")
+    monkeypatch.setenv("DATABASE_PREPARE_THRESHOLD", raw)
+    config = env.database(BASE_DIR / "var" / "x.sqlite3")
+    assert config["OPTIONS"]["prepare_threshold"] == threshold
+
+
 def test_env_database_reads_postgres_url(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATABASE_URL", "postgres://u:p@db:5433/portal")
     config = env.database(BASE_DIR / "var" / "x.sqlite3")
