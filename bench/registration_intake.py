@@ -5,7 +5,9 @@ Always a private Redis (the bench empties its queues); SQLite in a temporary dir
 it answers at 127.0.0.1:5432 (database ``asyncportal_bench``, dropped and re-created).
 
 1. Intake over HTTP (gunicorn, ``asyncportal/gunicorn.conf.py``, WEB_CONCURRENCY=2) at 4 and 32 client threads:
-   POST /api/registrations/ (validate, store, enqueue after commit) vs a bare Django view, in alternating rounds.
+   POST /api/registrations/ (validate, store, enqueue after commit) vs a bare Django view, in alternating rounds;
+   also a yardstick, ``bench/urls.py``'s floor view (read the body, one INSERT, one RQ enqueue, no checks): how
+   close any durable Django + RQ intake can come to the bare view on this server.
 2. Submit → job start: one idle worker (``WORKER_COMMAND``, once per class in ``WORKER_CLASSES``); POST and time
    until RQ's ``started_at`` of the registration job, vs a raw ``Queue.enqueue`` of a no-op job on the same worker.
 """
@@ -187,10 +189,11 @@ def bench_database(label: str, environ: dict[str, str], args: argparse.Namespace
     base = f"http://127.0.0.1:{port}"
     hammer = Hammer()
     intake, starts = [], []
-    with process(WEB, {**environ, "PORT": str(port), "WEB_CONCURRENCY": WEB_CONCURRENCY}):
+    with process(WEB, {**environ, "PORT": str(port), "WEB_CONCURRENCY": str(args.web_concurrency)}):
         wait_until(lambda: answers(f"{base}/healthz"), "gunicorn")
         hammer.run(f"{base}/bench/bare/", 50, 4, post=False)  # warm-up: imports, first connections
         hammer.run(f"{base}/api/registrations/", 20, 4, post=True)
+        hammer.run(f"{base}/bench/floor/", 20, 4, post=True)
         for worker_class in WORKER_CLASSES:
             empty_registrations(connection)
             with process((*WORKER_COMMAND, "--worker-class", worker_class), environ):
@@ -202,47 +205,53 @@ def bench_database(label: str, environ: dict[str, str], args: argparse.Namespace
     return intake, starts
 
 
-def alternate(hammer: Hammer, base: str, requests: int, clients: int) -> tuple[Measured, Measured, list[float]]:
-    """Measure the bare view and the intake in ``ROUNDS`` alternating rounds of ``requests / ROUNDS`` each.
+# (row name, path, POST?) in the order each round runs them; the first is the anchor of every ratio.
+PATHS = (
+    ("GET bare view (anchor)", "/bench/bare/", False),
+    ("POST floor: INSERT + enqueue, no checks (yardstick)", "/bench/floor/", True),
+    ("POST /api/registrations/", "/api/registrations/", True),
+)
+
+
+def alternate(hammer: Hammer, base: str, requests: int, clients: int) -> tuple[list[Measured], list[list[float]]]:
+    """Measure every path of ``PATHS`` in ``ROUNDS`` alternating rounds of ``requests / ROUNDS`` each.
 
     On a machine whose speed drifts (a shared VM host), one long run of each puts them in different weather;
-    rounds seconds apart keep each pair in the same. Return both totals and every round's req/s ratio.
+    rounds seconds apart keep each set in the same. Return each path's totals and its per-round req/s ratios
+    to the anchor's.
     """
     per_round = max(clients, requests // ROUNDS)
-    bare: Measured = (0.0, [])
-    post: Measured = (0.0, [])
-    ratios: list[float] = []
+    totals: list[Measured] = [(0.0, []) for _ in PATHS]
+    ratios: list[list[float]] = [[] for _ in PATHS]
     for _ in range(ROUNDS):
-        bare_s, bare_lat = hammer.run(f"{base}/bench/bare/", per_round, clients, post=False)
-        post_s, post_lat = hammer.run(f"{base}/api/registrations/", per_round, clients, post=True)
-        bare = (bare[0] + bare_s, bare[1] + bare_lat)
-        post = (post[0] + post_s, post[1] + post_lat)
-        ratios.append(bare_s / post_s)
-    return bare, post, ratios
+        seconds = []
+        for i, (_name, path, post) in enumerate(PATHS):
+            elapsed, latencies = hammer.run(f"{base}{path}", per_round, clients, post=post)
+            totals[i] = (totals[i][0] + elapsed, totals[i][1] + latencies)
+            seconds.append(elapsed)
+        for i, elapsed in enumerate(seconds):
+            ratios[i].append(seconds[0] / elapsed)
+    return totals, ratios
 
 
-def intake_rows(label: str, clients: int, bare: Measured, post: Measured, ratios: list[float]) -> str:
-    (bare_s, bare_lat), (post_s, post_lat) = bare, post
-    bare_rate, post_rate = len(bare_lat) / bare_s, len(post_lat) / post_s
-    bare_p99, post_p99 = percentile(bare_lat, 0.99), percentile(post_lat, 0.99)
-    spread = f"{min(ratios):.2f}–{max(ratios):.2f}"
-    cells = [
-        ("GET bare view (anchor)", bare_rate, bare_lat, bare_p99, "anchor", "anchor", ""),
-        (
-            "POST /api/registrations/",
-            post_rate,
-            post_lat,
-            post_p99,
-            f"{post_rate / bare_rate:.2f}",
-            f"{post_p99 / bare_p99:.2f}",
-            f"{statistics.median(ratios):.2f} ({spread})",
-        ),
-    ]
-    return "\n".join(
-        f"| {label} | {clients} | {name} | {rate:.1f} | {statistics.median(lat) * 1000:.1f} | {p99 * 1000:.1f} "
-        f"| {rate_ratio} | {p99_ratio} | {rounds} |"
-        for name, rate, lat, p99, rate_ratio, p99_ratio, rounds in cells
-    )
+def intake_rows(label: str, clients: int, totals: list[Measured], ratios: list[list[float]]) -> str:
+    (anchor_s, anchor_lat) = totals[0]
+    anchor_rate, anchor_p99 = len(anchor_lat) / anchor_s, percentile(anchor_lat, 0.99)
+    rows = []
+    for i, ((name, _path, _post), (seconds, latencies)) in enumerate(zip(PATHS, totals, strict=True)):
+        rate, p99, round_ratios = len(latencies) / seconds, percentile(latencies, 0.99), ratios[i]
+        if i == 0:
+            rate_ratio = p99_ratio = "anchor"
+            rounds = ""
+        else:
+            rate_ratio, p99_ratio = f"{rate / anchor_rate:.2f}", f"{p99 / anchor_p99:.2f}"
+            spread = f"{min(round_ratios):.2f}–{max(round_ratios):.2f}"
+            rounds = f"{statistics.median(round_ratios):.2f} ({spread})"
+        rows.append(
+            f"| {label} | {clients} | {name} | {rate:.1f} | {statistics.median(latencies) * 1000:.1f} "
+            f"| {p99 * 1000:.1f} | {rate_ratio} | {p99_ratio} | {rounds} |"
+        )
+    return "\n".join(rows)
 
 
 def start_rows(label: str, worker_class: str, measured: dict[str, list[float]]) -> str:
@@ -258,12 +267,16 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=1500, help="requests per intake measurement (all rounds)")
     parser.add_argument("--submissions", type=int, default=200, help="jobs per job-start measurement")
+    parser.add_argument("--web-concurrency", type=int, default=int(WEB_CONCURRENCY), help="gunicorn processes")
+    parser.add_argument("--database", choices=("sqlite", "postgres", "both"), default="both")
     args = parser.parse_args()
     intake, starts = [], []
     with tempfile.TemporaryDirectory(prefix="asyncportal-bench-") as tmp:
         server = localredis.start(Path(tmp) / "redis", persistent=False)
         try:
             for label, database_url in databases(tmp):
+                if args.database != "both" and not label.lower().startswith(args.database[:6]):
+                    continue
                 environ = {
                     **os.environ,
                     "DJANGO_SETTINGS_MODULE": "bench.settings",
@@ -280,7 +293,7 @@ def main() -> int:
         finally:
             server.stop()
     print(
-        f"Intake over HTTP: gunicorn sync, WEB_CONCURRENCY={WEB_CONCURRENCY}, {args.requests} requests each, "
+        f"Intake over HTTP: gunicorn sync, WEB_CONCURRENCY={args.web_concurrency}, {args.requests} requests each, "
         f"in {ROUNDS} alternating rounds\n"
     )
     print("| database | clients | view | req/s | p50 ms | p99 ms | req/s ratio | p99 ratio | rounds: median (range) |")
