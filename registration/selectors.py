@@ -64,9 +64,7 @@ def taken(*, login: str | None, email: str | None) -> Taken:
     if login is None and email is None:
         return Taken(login=False, email=False)
     # A prepared statement on PostgreSQL: planning it cost more than running it (asyncportal/prepared.py).
-    with prepared.cursor() as cursor:
-        cursor.execute(_taken_sql(), [login, login, email])
-        account, login_in_flight, email_in_flight = cursor.fetchone()
+    [(account, login_in_flight, email_in_flight)] = prepared.fetchall(_taken_sql(), [login, login, email])
     return Taken(login=bool(account or login_in_flight), email=bool(email_in_flight))
 
 

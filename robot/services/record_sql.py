@@ -78,10 +78,7 @@ def any_pending(cycle_id: int) -> bool:
 
 def _run(name: str, count: int, params: list[Any]) -> list[tuple[Any, ...]]:
     sql = _sql(connection.vendor, name, count, asynchronous=name in WRITES and _flush_skippable())
-    with prepared.cursor() as cursor:
-        cursor.execute(sql, params)
-        found: list[tuple[Any, ...]] = cursor.fetchall()
-    return found
+    return prepared.fetchall(sql, params)
 
 
 def _flush_skippable() -> bool:
