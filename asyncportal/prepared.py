@@ -39,6 +39,7 @@ def fetchall(sql: str, params: Sequence[Any], using: str = "default") -> list[tu
     except NotSupportedError as exc:
         if STALE_PLAN not in str(exc) or connection.in_atomic_block:
             raise
+    # Safe to ask again, writes included: PostgreSQL refuses the stale plan before executing anything.
     # psycopg notices DEALLOCATE ALL and forgets the names it prepared, so this one is prepared afresh in time.
     with connection.cursor() as cursor:
         cursor.execute("DEALLOCATE ALL")
